@@ -1,0 +1,285 @@
+"""Fetch an image URL from public addresses only (the URL half of image intake).
+
+Policy, checked on the first request and again on every redirect hop:
+
+- only ``http`` and ``https``; URLs carrying credentials (``user:pass@``) are refused;
+- the host is resolved and *every* address must be public (see :func:`is_public_address`);
+- the connection goes to the address that was checked, not to a second DNS answer:
+  the request URL's host is replaced by that address, the ``Host`` header keeps the
+  name, and for ``https`` the ``sni_hostname`` extension makes TLS send the name and
+  verify the certificate against it. This closes the DNS-rebinding gap between the
+  check and the connection;
+- at most ``max_redirects`` redirects, followed by hand; one deadline for the whole
+  fetch (DNS included); the body is streamed and reading stops past ``max_bytes``.
+
+The client ignores proxy variables and ``.netrc`` (``trust_env=False``): a remote
+caller must never make the server send its own credentials, and a proxy would
+connect on our behalf to addresses we did not check. Keep-alive is off, so a TLS
+connection verified for one name is never reused for another name on the same IP.
+
+Residual risk: every resolved address is checked but only the first that accepts a
+connection is used; a resolver that times out is abandoned on a daemon thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from m2_tools.errors import ImageTooLarge, InvalidArgument, UrlFetchFailed, UrlNotAllowed
+
+__all__ = ["Resolver", "UrlFetcher", "is_public_address", "system_resolver"]
+
+logger = logging.getLogger(__name__)
+
+Resolver = Callable[[str, int], Sequence[str]]
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+_USER_AGENT = "m2-tools image intake"
+
+
+def system_resolver(host: str, port: int) -> Sequence[str]:
+    """Resolve ``host`` with the operating system's resolver (``getaddrinfo``)."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(address: str) -> bool:
+    """Return whether ``address`` is a globally routable unicast IP address.
+
+    Refuses loopback, private, link-local, reserved, multicast, unspecified,
+    CGNAT (100.64.0.0/10), site-local and unique-local addresses, and IPv6 forms
+    that embed an IPv4 address (mapped, 6to4, NAT64) unless the embedded one is
+    public. Anything that does not parse is not public.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_address(str(embedded))
+        if ip.is_site_local:
+            return False
+    elif ip in _CGNAT:
+        return False
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+class UrlFetcher:
+    """Downloads image bytes from public http(s) URLs under the policy above.
+
+    Args:
+        max_bytes: Largest body accepted; reading stops just past it.
+        timeout_s: Deadline for the whole fetch, redirects and DNS included.
+        max_redirects: Redirects followed before giving up.
+        transport: httpx transport to send through; tests pass ``httpx.MockTransport``.
+        resolver: ``(host, port) -> addresses``; defaults to :func:`system_resolver`.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        timeout_s: float,
+        max_redirects: int,
+        transport: httpx.BaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self._max_bytes = max_bytes
+        self._timeout_s = timeout_s
+        self._max_redirects = max_redirects
+        self._transport = transport
+        self._resolver: Resolver = resolver or system_resolver
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def fetch(self, url: str, name: str) -> bytes:
+        """Return the body of ``url``; ``name`` is how error messages refer to it.
+
+        Raises:
+            UrlNotAllowed: Bad scheme, credentials, non-public address, too many redirects.
+            UrlFetchFailed: Network or HTTP error, or the deadline passed (retryable).
+            ImageTooLarge: The body is larger than ``max_bytes``.
+            InvalidArgument: The URL does not parse.
+        """
+        deadline = time.monotonic() + self._timeout_s
+        try:
+            current = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            raise InvalidArgument(f"{name} is not a valid http(s) URL") from None
+        client = self._client()
+        try:
+            for hop in range(self._max_redirects + 1):
+                addresses = self._checked_addresses(current, name, deadline, hop)
+                location = self._get(client, current, addresses, name, deadline)
+                if isinstance(location, bytes):
+                    return location
+                try:
+                    current = current.join(location)
+                except (httpx.InvalidURL, TypeError, ValueError):
+                    raise UrlFetchFailed(f"{name} redirected to an invalid URL") from None
+        finally:
+            # An injected transport belongs to the caller; closing the client would close it.
+            if self._transport is None:
+                client.close()
+        raise UrlNotAllowed(
+            f"{name} redirected more than {self._max_redirects} times; pass the final URL"
+        )
+
+    def _client(self) -> httpx.Client:
+        transport = self._transport
+        if transport is None:
+            if self._ssl_context is None:
+                self._ssl_context = httpx.create_ssl_context()
+            transport = httpx.HTTPTransport(
+                verify=self._ssl_context,
+                trust_env=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
+        return httpx.Client(
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
+        )
+
+    def _checked_addresses(self, url: httpx.URL, name: str, deadline: float, hop: int) -> list[str]:
+        where = name if hop == 0 else f"a redirect of {name}"
+        if url.scheme not in ("http", "https"):
+            raise UrlNotAllowed(f"{where} uses scheme {url.scheme!r}; only http and https")
+        if url.userinfo:
+            raise UrlNotAllowed(f"{where} carries credentials; URLs with user:pass@ are refused")
+        host = url.raw_host.decode("ascii")
+        if not host:
+            raise UrlNotAllowed(f"{where} has no host")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            addresses = self._resolve(host, port, where, deadline)
+        refused = [a for a in addresses if not is_public_address(a)]
+        if refused:
+            # The addresses go to the server log only: telling a remote caller what an
+            # internal name resolves to would itself be a leak.
+            logger.warning("refused URL host %s: non-public address(es) %s", host, refused)
+            raise UrlNotAllowed(
+                f"{where} points to a non-public address (loopback, private, link-local "
+                "or reserved); only public hosts may be fetched"
+            )
+        return addresses
+
+    def _resolve(self, host: str, port: int, where: str, deadline: float) -> list[str]:
+        # getaddrinfo has no timeout of its own, so it runs on a daemon thread that we
+        # stop waiting for at the deadline.
+        outcome: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                outcome["ok"] = [a.split("%", 1)[0] for a in self._resolver(host, port)]
+            except Exception as exc:  # reported below as a fetch failure
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=work, name="m2-intake-dns", daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - time.monotonic()))
+        found = outcome.get("ok")
+        if not isinstance(found, list) or not found:
+            reason = "timed out" if thread.is_alive() else "failed"
+            logger.info("DNS for %s %s: %r", host, reason, outcome.get("error"))
+            raise UrlFetchFailed(f"could not resolve the host of {where} (DNS {reason})")
+        return list(dict.fromkeys(str(a) for a in found))
+
+    def _get(
+        self,
+        client: httpx.Client,
+        url: httpx.URL,
+        addresses: Sequence[str],
+        name: str,
+        deadline: float,
+    ) -> bytes | str:
+        """One hop: the body on success, or the ``Location`` of a redirect."""
+        headers = {"Host": url.netloc.decode("ascii")}
+        extensions: dict[str, object] = {}
+        host = url.raw_host.decode("ascii")
+        if url.scheme == "https" and host not in addresses:
+            extensions["sni_hostname"] = host
+        for index, address in enumerate(addresses):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UrlFetchFailed(f"fetching {name} took longer than {self._timeout_s:g} s")
+            request = client.build_request(
+                "GET",
+                url.copy_with(host=address),
+                headers=headers,
+                extensions=extensions,
+                timeout=httpx.Timeout(remaining),
+            )
+            try:
+                response = client.send(request, stream=True)
+            except httpx.ConnectError:
+                if index + 1 < len(addresses):
+                    continue
+                raise UrlFetchFailed(f"could not connect to the host of {name}") from None
+            except httpx.TimeoutException:
+                raise UrlFetchFailed(
+                    f"fetching {name} took longer than {self._timeout_s:g} s"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise UrlFetchFailed(f"fetching {name} failed ({type(exc).__name__})") from None
+            try:
+                return self._read(response, name, deadline)
+            finally:
+                response.close()
+        raise UrlFetchFailed(f"could not connect to the host of {name}")  # pragma: no cover
+
+    def _read(self, response: httpx.Response, name: str, deadline: float) -> bytes | str:
+        status = response.status_code
+        if status in _REDIRECT_CODES:
+            location = str(response.headers.get("Location", ""))
+            if not location:
+                raise UrlFetchFailed(f"{name} answered HTTP {status} without a Location")
+            return location
+        if not 200 <= status < 300:
+            raise UrlFetchFailed(f"{name} answered HTTP {status}")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise ImageTooLarge(
+                f"{name} is {int(declared):,} bytes, more than {self._limit_text()}"
+            )
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self._max_bytes:
+                    raise ImageTooLarge(f"{name} is larger than {self._limit_text()}")
+                if time.monotonic() > deadline:
+                    raise UrlFetchFailed(f"fetching {name} took longer than {self._timeout_s:g} s")
+        except httpx.TimeoutException:
+            raise UrlFetchFailed(
+                f"fetching {name} took longer than {self._timeout_s:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UrlFetchFailed(f"fetching {name} failed ({type(exc).__name__})") from None
+        return bytes(body)
+
+    def _limit_text(self) -> str:
+        return f"{self._max_bytes / 2**20:g} MiB, the image size limit"

@@ -1,0 +1,5 @@
+import sys
+
+from m2_tools.cli import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""Engines: the native M2 model and the scripted test engine behind one interface."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from m2_tools.engines.base import (
+    Engine,
+    EngineInfo,
+    GenerationRequest,
+    GenerationResult,
+    LoadProgress,
+    TokenCallback,
+)
+
+if TYPE_CHECKING:
+    from m2_tools.settings import Settings
+
+__all__ = [
+    "Engine",
+    "EngineInfo",
+    "GenerationRequest",
+    "GenerationResult",
+    "LoadProgress",
+    "TokenCallback",
+    "create_engine",
+]
+
+
+def create_engine(settings: Settings) -> Engine:
+    """Build the default engine for ``settings`` without loading it (torch is imported here)."""
+    from m2_tools.engines.m2_native import M2NativeEngine
+
+    return M2NativeEngine(settings)

@@ -1,0 +1,517 @@
+"""M2Reasoner: the service behind every adapter.
+
+A call goes: validate → image intake → (cache) → wait for the model → queue →
+engine → parse → vote → result. Sync and async methods share every step but
+the waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from m2_tools.catalog import ToolSpec, tool_spec
+from m2_tools.engines import create_engine
+from m2_tools.engines.base import Engine, EngineInfo, GenerationRequest, GenerationResult
+from m2_tools.errors import (
+    Cancelled,
+    InvalidArgument,
+    M2Error,
+    ModelLoading,
+    ModelUnavailable,
+    RequestTimeout,
+)
+from m2_tools.image_intake import ImageIntake, LoadedImage
+from m2_tools.model_loader import ModelLoader, ProgressEvent
+from m2_tools.parsing import ParsedAnswer, normalize_vote_key, parse_response
+from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
+from m2_tools.result_cache import ResultCache, cache_key
+from m2_tools.scheduler import Job, Scheduler
+from m2_tools.schemas import (
+    ImageInfo,
+    M2Result,
+    ModelInfo,
+    ServiceStatus,
+    SpatialReasonInput,
+    Timings,
+    Usage,
+    VisualMathReasonInput,
+)
+from m2_tools.settings import Settings
+
+__all__ = ["AsyncProgressCallback", "M2Reasoner", "ProgressCallback"]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ProgressEvent], None]
+AsyncProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
+_Notify = Callable[[ProgressEvent], None]
+
+
+def _ignore(_: ProgressEvent) -> None:
+    return None
+
+
+@dataclass
+class _Call:
+    spec: ToolSpec
+    args: VisualMathReasonInput | SpatialReasonInput
+    deadline: float
+    started: float = field(default_factory=time.perf_counter)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    images: list[LoadedImage] = field(default_factory=list)
+    key: str = ""
+    intake_ms: float = 0.0
+    load_wait_ms: float = 0.0
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.perf_counter())
+
+
+class M2Reasoner:
+    """The reasoning service: one queue, one worker, one engine, any number of callers.
+
+    Construction is instant: the model loads in the background on the first call
+    or on :meth:`start_loading`.
+
+    Args:
+        settings: The configuration; ``Settings()`` (the environment) when omitted.
+        engine: An engine to use instead of the native M2 engine (e.g. the
+            scripted engine of :mod:`m2_tools.testing`).
+        intake: An image intake to use instead of one built from ``settings``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        engine: Engine | None = None,
+        intake: ImageIntake | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self._intake = intake if intake is not None else ImageIntake.from_settings(self.settings)
+        self._cache = ResultCache(self.settings.cache_size)
+        self._scheduler: Scheduler | None = None
+        self._info = (
+            engine.info if engine is not None else EngineInfo(self.settings.model, "m2-native")
+        )
+        self._loader = ModelLoader(
+            (lambda: engine) if engine is not None else (lambda: create_engine(self.settings))
+        )
+        self._loader.on_ready(self._start_worker)
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def start_loading(self) -> None:
+        """Begin loading the model in the background (idempotent, returns at once)."""
+        self._loader.start()
+
+    def wait_until_loaded(self, timeout: float | None = None) -> bool:
+        """Block until loading settled (ready or failed); True when it settled in time."""
+        self._loader.start()
+        return self._loader.wait(timeout)
+
+    def status(self) -> ServiceStatus:
+        """The model's state, the queue and the cache, for health checks."""
+        scheduler = self._scheduler
+        progress = self._loader.last_progress
+        return ServiceStatus(
+            model=self.settings.model,
+            state=self._loader.state,
+            reason=self._loader.reason,
+            backend=self._info.backend,
+            device=self._info.device,
+            load_progress=progress.message
+            if progress and self._loader.state == "loading"
+            else None,
+            load_seconds=self._loader.load_seconds,
+            queue_depth=scheduler.depth if scheduler else 0,
+            queue_capacity=self.settings.queue_size,
+            cache_entries=len(self._cache),
+            cache_hits=self._cache.hits,
+        )
+
+    def run_tool(
+        self, name: str, arguments: Mapping[str, Any], *, progress: ProgressCallback | None = None
+    ) -> M2Result:
+        """Run tool ``name`` with its input fields and wait for the result.
+
+        Raises:
+            M2Error: A contract error (its ``code`` says which).
+        """
+        call = self._prepare(name, arguments)
+        notify = _guarded(progress) if progress else _ignore
+        call.images = self._intake.load_all(call.args.images)
+        cached = self._after_intake(call)
+        if cached is not None:
+            return cached
+        self._wait_for_model(call, notify)
+        job = self._submit(call, notify)
+        try:
+            results = job.future.result(timeout=call.remaining())
+        except FutureTimeout:
+            job.request_cancel()
+            raise self._timeout() from None
+        return self._finish(call, job, results)
+
+    async def arun_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        progress: AsyncProgressCallback | None = None,
+    ) -> M2Result:
+        """Async :meth:`run_tool`; cancelling the awaiting task stops the generation."""
+        call = self._prepare(name, arguments)
+        async with _ProgressPump(progress) as notify:
+            call.images = await asyncio.to_thread(self._intake.load_all, call.args.images)
+            cached = self._after_intake(call)
+            if cached is not None:
+                return cached
+            await self._await_model(call, notify)
+            job = self._submit(call, notify)
+            try:
+                results = await asyncio.wait_for(asyncio.wrap_future(job.future), call.remaining())
+            except TimeoutError:
+                job.request_cancel()
+                raise self._timeout() from None
+            except asyncio.CancelledError:
+                job.request_cancel()
+                raise
+        return self._finish(call, job, results)
+
+    def visual_math_reason(
+        self, *, progress: ProgressCallback | None = None, **fields: Any
+    ) -> M2Result:
+        """Solve a math or logic problem, usually about a figure (fields of ``VisualMathReasonInput``)."""
+        return self.run_tool("visual_math_reason", fields, progress=progress)
+
+    def spatial_reason(
+        self, *, progress: ProgressCallback | None = None, **fields: Any
+    ) -> M2Result:
+        """Answer a question about a scene's 3-D layout (fields of ``SpatialReasonInput``)."""
+        return self.run_tool("spatial_reason", fields, progress=progress)
+
+    async def avisual_math_reason(
+        self, *, progress: AsyncProgressCallback | None = None, **fields: Any
+    ) -> M2Result:
+        """Async :meth:`visual_math_reason`."""
+        return await self.arun_tool("visual_math_reason", fields, progress=progress)
+
+    async def aspatial_reason(
+        self, *, progress: AsyncProgressCallback | None = None, **fields: Any
+    ) -> M2Result:
+        """Async :meth:`spatial_reason`."""
+        return await self.arun_tool("spatial_reason", fields, progress=progress)
+
+    def close(self) -> None:
+        """Stop the worker and release the model."""
+        if self._scheduler is not None:
+            self._scheduler.close()
+        engine = self._loader.engine
+        if engine is not None:
+            engine.close()
+
+    def __enter__(self) -> M2Reasoner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- steps shared by the sync and async paths ------------------------------------------
+
+    def _prepare(self, name: str, arguments: Mapping[str, Any]) -> _Call:
+        try:
+            spec = tool_spec(name)
+        except KeyError:
+            raise InvalidArgument(f"unknown tool {name!r}") from None
+        try:
+            args = spec.input_model.model_validate(dict(arguments))
+        except ValidationError as exc:
+            raise InvalidArgument(_describe(exc)) from None
+        return _Call(spec, args, time.perf_counter() + self.settings.request_timeout_s)
+
+    def _after_intake(self, call: _Call) -> M2Result | None:
+        """Record intake time and key the call; return a cached result when there is one."""
+        call.intake_ms = (time.perf_counter() - call.started) * 1000
+        args = call.args
+        call.key = cache_key(
+            tool=call.spec.name,
+            question=args.question,
+            choices=args.choices,
+            max_new_tokens=args.max_new_tokens,
+            image_digests=[image.digest for image in call.images],
+            context=[self.settings.model, self.settings.max_pixels, self.settings.prompt_style],
+        )
+        if args.samples > 1:
+            return None
+        hit = self._cache.get(call.key)
+        if hit is None:
+            return None
+        total = (time.perf_counter() - call.started) * 1000
+        timings = Timings(
+            queue=0, preprocess=call.intake_ms, generate=0, total=total, cache_hit=True
+        )
+        update: dict[str, Any] = {"timings_ms": timings}
+        if not args.include_raw:
+            update["raw_output"] = None
+        return hit.model_copy(update=update)
+
+    def _wait_for_model(self, call: _Call, notify: _Notify) -> None:
+        if self._loader.state != "ready":
+            start = time.perf_counter()
+            self._loader.start()
+
+            def listen(event: ProgressEvent | None) -> None:
+                if event is not None:
+                    notify(event)
+
+            unsubscribe = self._loader.subscribe(listen)
+            try:
+                self._loader.wait(min(self.settings.load_wait_s, call.remaining()))
+            finally:
+                unsubscribe()
+            call.load_wait_ms = (time.perf_counter() - start) * 1000
+        self._check_model()
+
+    async def _await_model(self, call: _Call, notify: _Notify) -> None:
+        if self._loader.state != "ready":
+            start = time.perf_counter()
+            self._loader.start()
+            loop = asyncio.get_running_loop()
+            settled = asyncio.Event()
+
+            def listen(event: ProgressEvent | None) -> None:
+                if event is None:
+                    loop.call_soon_threadsafe(settled.set)
+                else:
+                    notify(event)
+
+            unsubscribe = self._loader.subscribe(listen)
+            try:
+                await asyncio.wait_for(
+                    settled.wait(), min(self.settings.load_wait_s, call.remaining())
+                )
+            except TimeoutError:
+                pass
+            finally:
+                unsubscribe()
+            call.load_wait_ms = (time.perf_counter() - start) * 1000
+        self._check_model()
+
+    def _check_model(self) -> None:
+        state = self._loader.state
+        if state == "ready":
+            return
+        if state == "failed":
+            raise ModelUnavailable(
+                f"the model {self.settings.model!r} cannot be loaded: {self._loader.reason}"
+            )
+        progress = self._loader.last_progress
+        detail = f" ({progress.message})" if progress else ""
+        raise ModelLoading(f"the model is still loading{detail}; retry in a few seconds")
+
+    def _submit(self, call: _Call, notify: _Notify) -> Job:
+        assert self._scheduler is not None, "the worker starts when the model is ready"
+        args = call.args
+        samples = args.samples
+        budget = float(args.max_new_tokens * samples)
+        counts = [0] * samples
+
+        def on_token_for(row: int) -> Callable[[int], None]:
+            def on_token(n: int) -> None:
+                counts[row] = n
+                done = sum(counts)
+                notify(ProgressEvent("generating", done, budget, f"{done} tokens generated"))
+
+            return on_token
+
+        user_text = build_user_text(args.question, args.choices)
+        images = tuple(image.image for image in call.images)
+        seed_base = int(call.key[:8], 16)
+        rows = [
+            GenerationRequest(
+                system_prompt=SYSTEM_PROMPT,
+                user_text=user_text,
+                images=images,
+                max_new_tokens=args.max_new_tokens,
+                do_sample=samples > 1,
+                seed=seed_base + row if samples > 1 else None,
+                max_pixels=self.settings.max_pixels,
+                on_token=on_token_for(row),
+                cancel=call.cancel,
+            )
+            for row in range(samples)
+        ]
+        return self._scheduler.submit(rows, call.cancel)
+
+    def _finish(self, call: _Call, job: Job, results: Sequence[GenerationResult]) -> M2Result:
+        for result in results:
+            if result.error is not None:
+                raise result.error
+        if any(result.finish_reason == "cancelled" for result in results):
+            raise Cancelled("the call was cancelled before it finished")
+        args = call.args
+        parsed = [parse_response(result.text, args.choices) for result in results]
+        chosen, votes, confidence = _vote(parsed) if args.samples > 1 else (0, None, None)
+        best, answer = results[chosen], parsed[chosen]
+        status = answer.status
+        if best.finish_reason == "length" and status in ("no_answer", "ambiguous"):
+            status = "truncated"
+        info = self._loader.engine.info if self._loader.engine else self._info
+        sizes = list(best.image_sizes) + [(0, 0)] * (len(call.images) - len(best.image_sizes))
+        full = M2Result(
+            tool=call.spec.name,
+            answer=answer.answer,
+            choice=answer.choice,
+            choice_text=answer.choice_text,
+            value=answer.value,
+            rationale=answer.rationale,
+            rationale_truncated=answer.rationale_truncated,
+            status=status,
+            confidence=confidence,
+            votes=votes,
+            finish_reason="length" if best.finish_reason == "length" else "stop",
+            model=ModelInfo(id=info.id, revision=info.revision, backend=info.backend),
+            usage=Usage(
+                prompt_tokens=best.prompt_tokens,
+                completion_tokens=sum(result.completion_tokens for result in results),
+                image_tokens=best.image_tokens,
+            ),
+            timings_ms=Timings(
+                queue=call.load_wait_ms + job.queue_seconds * 1000,
+                preprocess=call.intake_ms + max(result.preprocess_ms for result in results),
+                generate=max(result.generate_ms for result in results),
+                total=(time.perf_counter() - call.started) * 1000,
+            ),
+            images=[
+                ImageInfo(
+                    source=image.source,
+                    width=image.width,
+                    height=image.height,
+                    model_width=width,
+                    model_height=height,
+                )
+                for image, (width, height) in zip(call.images, sizes, strict=True)
+            ],
+            raw_output=best.text,
+        )
+        if args.samples == 1:
+            self._cache.put(call.key, full)
+        logger.info(
+            "%s: status=%s tokens=%d total=%.0f ms",
+            call.spec.name,
+            full.status,
+            full.usage.completion_tokens,
+            full.timings_ms.total,
+        )
+        return full if args.include_raw else full.model_copy(update={"raw_output": None})
+
+    def _start_worker(self, engine: Engine) -> None:
+        self._info = engine.info
+        scheduler = Scheduler(
+            engine,
+            capacity=self.settings.queue_size,
+            max_batch_size=self.settings.max_batch_size,
+            batch_wait_s=self.settings.batch_wait_ms / 1000,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def _timeout(self) -> RequestTimeout:
+        return RequestTimeout(
+            f"the call did not finish within {self.settings.request_timeout_s:g} s; retry later, "
+            "or lower max_new_tokens"
+        )
+
+
+def _describe(exc: ValidationError) -> str:
+    """Summarise validation errors by field without echoing the (possibly huge) input."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(part) for part in error["loc"]) or "arguments"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid arguments: " + "; ".join(parts)
+
+
+def _vote(parsed: Sequence[ParsedAnswer]) -> tuple[int, dict[str, int], float]:
+    """Majority vote over samples: (index of the first winning sample, votes, confidence)."""
+    keys = [normalize_vote_key(answer) for answer in parsed]
+    votes = collections.Counter(key for key in keys if key is not None)
+    if not votes:
+        return 0, {}, 0.0
+    best_count = max(votes.values())
+    # Why: ties go to the answer that appeared first, so the vote is deterministic.
+    winner = next(key for key in keys if key is not None and votes[key] == best_count)
+    return keys.index(winner), dict(votes), best_count / len(parsed)
+
+
+def _guarded(progress: ProgressCallback) -> _Notify:
+    def notify(event: ProgressEvent) -> None:
+        try:
+            progress(event)
+        except Exception:
+            logger.exception("a progress callback failed")
+
+    return notify
+
+
+class _ProgressPump:
+    """Carries progress from worker threads to an async callback on the caller's loop.
+
+    Only the latest event is delivered when the callback is slower than the model.
+    """
+
+    def __init__(self, progress: AsyncProgressCallback | None) -> None:
+        self._progress = progress
+        self._latest: ProgressEvent | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> _Notify:
+        if self._progress is None:
+            return _ignore
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._pump())
+        return self._notify
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def _notify(self, event: ProgressEvent) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._push, event)
+        except RuntimeError:
+            pass  # the loop closed: nobody is listening any more
+
+    def _push(self, event: ProgressEvent) -> None:
+        self._latest = event
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        assert self._progress is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            event, self._latest = self._latest, None
+            if event is not None:
+                try:
+                    await self._progress(event)
+                except Exception:
+                    logger.exception("a progress callback failed")
