@@ -31,7 +31,7 @@ from typing import Any
 
 TARGET_RATIO = 1.25
 #: Widths of the generated model; the layer count is chosen to reach the size asked for.
-_SIZES: dict[str, int] = {
+_SIZES: dict[str, Any] = {
     "hidden_size": 1024,
     "num_attention_heads": 8,
     "num_key_value_heads": 2,
@@ -52,7 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shard-size-mb", type=float, default=None, help="Default: size / 4.")
     parser.add_argument("--checkpoint", type=Path, default=None, help="Measure this directory.")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--load-dtype", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--load-dtype",
+        choices=["auto", "float32", "bfloat16"],
+        default=None,
+        help="Dtype the engine loads in (default: the stored one; auto is float32 on CPU).",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,13 +126,14 @@ def _measure(checkpoint: Path, dtype: str) -> dict[str, Any]:
     return result
 
 
-def _report(checkpoint: Path, dtype: str, generate_s: float | None) -> int:
+def _report(checkpoint: Path, stored: str, load_dtype: str, generate_s: float | None) -> int:
     size, shards = _checkpoint_bytes(checkpoint)
-    child = _measure(checkpoint, dtype)
+    child = _measure(checkpoint, load_dtype)
     grown = child["peak"] - child["baseline"]
     ratio = grown / size
     rows = [
-        ("checkpoint", f"{size / 1e9:.3f} GB in {shards} shard(s), {dtype}"),
+        ("checkpoint", f"{size / 1e9:.3f} GB in {shards} shard(s), {stored}"),
+        ("loaded as", load_dtype),
         ("generated in", f"{generate_s:.1f} s" if generate_s is not None else "(given)"),
         ("weights loaded", f"{child['weights'] / 1e9:.3f} GB"),
         ("baseline RSS", f"{child['baseline'] / 1e9:.3f} GB (after imports)"),
@@ -144,7 +150,8 @@ def _report(checkpoint: Path, dtype: str, generate_s: float | None) -> int:
         "bench": "load_memory",
         "checkpoint_bytes": size,
         "shards": shards,
-        "dtype": dtype,
+        "dtype": stored,
+        "load_dtype": load_dtype,
         "baseline_rss": child["baseline"],
         "after_load_rss": child["after_load"],
         "peak_rss": child["peak"],
@@ -165,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.checkpoint is not None:
         config = json.loads((args.checkpoint / "config.json").read_text(encoding="utf-8"))
-        return _report(args.checkpoint, str(config.get("torch_dtype") or "float32"), None)
+        stored = str(config.get("torch_dtype") or "float32")
+        return _report(args.checkpoint, stored, args.load_dtype or stored, None)
 
     from m2_tools.engines.m2_native.tiny_model import make_tiny_model
 
@@ -183,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             shard_size_mb=shard_mb,
             **_SIZES,
         )
-        return _report(checkpoint, args.dtype, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        return _report(checkpoint, args.dtype, args.load_dtype or args.dtype, elapsed)
 
 
 if __name__ == "__main__":

@@ -62,13 +62,11 @@ def _tool_output(result: M2Result) -> ToolOutput:
 
 def _invalid_argument_json(error: Exception) -> str:
     """The ``invalid_argument`` JSON for a schema validation error, without echoing input."""
-    problems: list[str] = []
     if isinstance(error, ValidationError):
-        for item in error.errors(include_url=False, include_input=False)[:5]:
-            where = ".".join(str(part) for part in item["loc"]) or "arguments"
-            problems.append(f"{where}: {item['msg']}")
-    detail = "; ".join(problems) or "the arguments do not match the tool's schema"
-    return InvalidArgument(f"invalid arguments: {detail}").to_json()
+        return InvalidArgument.from_validation_error(error).to_json()
+    return InvalidArgument(
+        "invalid arguments: the arguments do not match the tool's schema"
+    ).to_json()
 
 
 class _M2Tool(BaseTool):
@@ -89,7 +87,8 @@ class _M2Tool(BaseTool):
         ``extra="forbid"``; the core model already holds only model-facing fields.
         """
         schema = self.args_schema
-        assert isinstance(schema, type) and issubclass(schema, BaseModel)
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise TypeError(f"{self.name}: args_schema must be a pydantic model, not {schema!r}")
         return schema
 
     def _run(self, question: str, **fields: Any) -> ToolOutput:

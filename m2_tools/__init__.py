@@ -23,8 +23,8 @@ from m2_tools.errors import (
     UrlFetchFailed,
     UrlNotAllowed,
 )
-from m2_tools.model_loader import ProgressEvent
 from m2_tools.parsing import ParsedAnswer, parse_response
+from m2_tools.progress import ProgressEvent
 from m2_tools.reasoner import M2Reasoner
 from m2_tools.schemas import (
     ImageInfo,
@@ -66,9 +66,9 @@ __all__ = [
     "SpatialReasonInput",
     "Timings",
     "ToolSpec",
-    "Usage",
     "UrlFetchFailed",
     "UrlNotAllowed",
+    "Usage",
     "VisualMathReasonInput",
     "__version__",
     "parse_response",

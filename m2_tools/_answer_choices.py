@@ -21,6 +21,7 @@ from m2_tools.prompts import OPTION_LETTERS
 __all__ = ["ChoiceMatch", "choose_option"]
 
 _MAX_LIST_CHARS = 80
+_MAX_CACHED_CHARS = 500
 _LIST_SPLIT_RE = re.compile(r"\s*(?:[,，、;；/&]|\band\b|和|与|及)\s*|\s+")
 _LIST_ITEM_RE = re.compile(r"[(\[（]?([A-Z])[)\]）]?\.?")
 _LETTER_RUN_RE = re.compile(r"[A-Z]{2,26}")
@@ -31,6 +32,9 @@ _SPACE_LABEL_RE = re.compile(r"([A-Z])\s+(.+)", re.DOTALL)
 _LABEL_VERB_RE = re.compile(
     r"(?:is|are|was|were|seems|appears|would|should|will|has|because|since)\b", re.IGNORECASE
 )
+_LOWER_LETTERS = OPTION_LETTERS.lower()
+_WORD_JOINER_RE = re.compile(r"(?<=[^\W\d_])[-_](?=[^\W\d_])")
+_OWN_LABEL_RE = re.compile(r"(?:\(([A-Z])\)|([A-Z])[.):：])\s*")
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
@@ -51,11 +55,37 @@ class _Option(NamedTuple):
     value: float | None
 
 
-@lru_cache(maxsize=512)
 def _option(text: str) -> _Option:
+    # Why: options repeat across calls and samples; a huge answer must not pin the cache.
+    return _cached_option(text) if len(text) <= _MAX_CACHED_CHARS else _read_option(text)
+
+
+@lru_cache(maxsize=512)
+def _cached_option(text: str) -> _Option:
+    return _read_option(text)
+
+
+def _read_option(text: str) -> _Option:
     cleaned = clean_answer(text)
-    words = " ".join(cleaned.lower().split())
+    words = _words(cleaned)
     return _Option(words.replace(" ", ""), words, parse_number(cleaned))
+
+
+def _words(text: str) -> str:
+    """Lower case, ``front-left`` read as ``front left``, whitespace collapsed."""
+    return " ".join(_WORD_JOINER_RE.sub(" ", text.lower()).split())
+
+
+def _without_own_labels(choices: Sequence[str]) -> list[str]:
+    """Drop ``A. `` / ``(B)`` labels when the caller wrote every option with its own letter."""
+    texts = list(choices[: len(OPTION_LETTERS)])
+    labels = [_OWN_LABEL_RE.match(text) for text in texts]
+    stripped = [
+        text[m.end() :]
+        for i, (text, m) in enumerate(zip(texts, labels, strict=True))
+        if m and (m.group(1) or m.group(2)) == OPTION_LETTERS[i]
+    ]
+    return stripped if texts and len(stripped) == len(texts) else texts
 
 
 def _same(a: float, b: float) -> bool:
@@ -69,9 +99,10 @@ def choose_option(answer: str, choices: Sequence[str]) -> ChoiceMatch:
         answer: The cleaned answer.
         choices: Option texts, labelled A, B, C, … (may be empty).
     """
-    options = [_option(text) for text in choices[: len(OPTION_LETTERS)]]
-    exact = _exact(answer, options)
-    letters = _letter_list(answer, len(options), allow_run=exact is None)
+    options = [_option(text) for text in _without_own_labels(choices)]
+    same_text = _same_text(answer, options)
+    exact = _unique(same_text)
+    letters = _letter_list(answer, len(options), allow_run=not same_text)
     if letters is not None and len(letters) > 1:
         if options and any(OPTION_LETTERS.index(letter) >= len(options) for letter in letters):
             return ChoiceMatch(None, None, "", ("letter_out_of_range",))
@@ -119,6 +150,8 @@ def _letter_list(answer: str, count: int, *, allow_run: bool) -> list[str] | Non
 
 def _leading_label(answer: str, options: list[_Option]) -> tuple[str, str] | None:
     """``C``, ``(C)``, ``C.``, ``C. 22.6``, ``C) …``, ``C: …``, or ``B is closer``."""
+    if options and len(answer) == 1 and answer in _LOWER_LETTERS:
+        return answer.upper(), ""
     paren = _PAREN_LABEL_RE.fullmatch(answer)
     if paren is not None and (paren.group(1).isupper() or options):
         return paren.group(1).upper(), paren.group(2).strip()
@@ -166,9 +199,9 @@ def _unique(indices: list[int]) -> int | None:
     return indices[0] if len(indices) == 1 else None
 
 
-def _exact(answer: str, options: list[_Option]) -> int | None:
+def _same_text(answer: str, options: list[_Option]) -> list[int]:
     key = _option(answer).key
-    return _unique([i for i, o in enumerate(options) if key and o.key == key])
+    return [i for i, o in enumerate(options) if key and o.key == key]
 
 
 def _numeric(answer: str, options: list[_Option]) -> int | None:
@@ -184,7 +217,7 @@ def _numeric(answer: str, options: list[_Option]) -> int | None:
 
 def _whole_word(answer: str, options: list[_Option]) -> int | None:
     """The one option whose text appears as whole words in the answer."""
-    text = " ".join(answer.lower().split())
+    text = _words(answer)
     hits = [
         (i, o.words)
         for i, o in enumerate(options)

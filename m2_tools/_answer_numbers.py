@@ -123,8 +123,11 @@ _CN_RE = re.compile(
     r"([零〇一二两三四五六七八九十百]{1,4})"
     r"(?:[个只条人辆张本位米度元块次岁名颗棵把台层天年月秒倍瓶杯支朵间][\u4e00-\u9fff]{0,2})?"
 )
-_SENTENCE_NUMBER_RE = re.compile(r"(?<![\w.])(-?)(\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(\.\d+)?")
-_DIGIT_RUN_RE = re.compile(r"\d+(?:[.,]\d+)*")
+_MATH_CHARS = frozenset("\\=^_/*+<>")
+_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_PLAIN_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+# Why: "P1" or "x2" name things; only a number standing on its own is the answer.
+_SENTENCE_NUMBER_RE = re.compile(r"(?:(?<![\w.-])-)?(?<![\w.])\d+(?:\.\d+)?")
 
 
 def parse_number(text: str) -> float | None:
@@ -227,13 +230,11 @@ def number_in_sentence(text: str) -> float | None:
     Args:
         text: A cleaned answer that :func:`parse_number` could not read.
     """
-    if len(text) > _MAX_SENTENCE_CHARS or "\\" in text or "=" in text:
+    if len(text) > _MAX_SENTENCE_CHARS or any(char in text for char in _MATH_CHARS):
         return None
-    s = text.translate(_CHAR_MAP)
-    if _MULTI_RE.search(s) or len(_DIGIT_RUN_RE.findall(s)) != 1:
+    s = _THOUSANDS_RE.sub("", text.translate(_CHAR_MAP))
+    matches = _PLAIN_NUMBER_RE.findall(s) if not _MULTI_RE.search(s) else []
+    if len(matches) != 1:
         return None
     match = _SENTENCE_NUMBER_RE.search(s)
-    if match is None:
-        return None
-    sign, whole, fraction = match.groups()
-    return float(sign + whole.replace(",", "") + (fraction or ""))
+    return float(match.group()) if match is not None else None

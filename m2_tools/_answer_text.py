@@ -14,13 +14,12 @@ __all__ = [
     "clean_answer",
     "conclusion",
     "find_boxes",
-    "is_bare_label",
     "normalise",
     "remove_boxes",
     "unwrap_box",
 ]
 
-_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f\u00ad"))
+_INVISIBLE_RE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u200e\u200f\u00ad]")
 _END_TOKEN = r"<\|(?:im_end|endoftext|eot_id|end)\|>"
 _END_OF_TURN_RE = re.compile(_END_TOKEN)
 _LEADING_END_RE = re.compile(rf"^(?:\s|{_END_TOKEN})+")
@@ -37,7 +36,8 @@ _WRAPPER_RE = re.compile(
     r"\\(?:text|textbf|textit|textrm|texttt|textsf|mathrm|mathbf|mathit|mathsf|mathtt|mathbb"
     r"|operatorname|mbox|emph|bm|boldsymbol|underline)\s*\{([^{}]*)\}"
 )
-_SPACING_RE = re.compile(r"\\(?:[,;: ]|quad|qquad|displaystyle)(?![A-Za-z])|\\!")
+_SPACING_RE = re.compile(r"\\[,;: ]|\\(?:quad|qquad|displaystyle)(?![A-Za-z])")
+_THIN_THOUSANDS_RE = re.compile(r"(?<=\d)\\[,!](?=\d{3}(?!\d))")
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])\s*")
 _WHITESPACE_RE = re.compile(r"\s+")
 _LEAD_IN_RE = re.compile(
@@ -83,7 +83,7 @@ def normalise(text: str) -> tuple[str, bool]:
     Returns:
         The normalised text, and whether an end-of-turn token was seen.
     """
-    s = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    s = _INVISIBLE_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     ended = False
     s = _LEADING_END_RE.sub("", s)
     # Why: a turn ends at its first end token; text after it is not this answer.
@@ -174,8 +174,8 @@ def clean_answer(raw: str) -> str:
         if unwrapped == s:
             break
         s = unwrapped
-    s = s.replace("{,}", ",").replace("**", " ").replace("__", " ")
-    s = _LEFT_RIGHT_RE.sub("", _SPACING_RE.sub(" ", s))
+    s = _THIN_THOUSANDS_RE.sub(",", s.replace("{,}", ",")).replace("**", " ").replace("__", " ")
+    s = _LEFT_RIGHT_RE.sub("", _SPACING_RE.sub(" ", s.replace("\\!", "")))
     s = _WHITESPACE_RE.sub(" ", s).strip()
     for _ in range(3):
         stripped = _LEAD_IN_RE.sub("", s, count=1).strip(" *_").rstrip(_TRAILING)
@@ -210,15 +210,6 @@ def _first_sentence(line: str) -> str:
     for match in _SENTENCE_END_RE.finditer(line):
         head = line[: match.start()].strip().strip("*")
         # Why: "C. Blue box" is an option label and its text, not two sentences.
-        if not is_bare_label(head):
+        if not _BARE_LABEL_RE.fullmatch(head):
             return head
     return line
-
-
-def is_bare_label(text: str) -> bool:
-    """True for ``C`` or ``(C)``.
-
-    Args:
-        text: Stripped text.
-    """
-    return _BARE_LABEL_RE.fullmatch(text) is not None

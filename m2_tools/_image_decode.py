@@ -5,7 +5,9 @@ allowed ``formats``), never from a name. Pixel limits are checked on the header
 size before any pixel is decoded; Pillow's own decompression-bomb check still runs
 inside ``Image.open`` for headers beyond its global limit, and its warning is
 turned into an error *locally* (see :func:`decode_image`), so the process-wide
-``Image.MAX_IMAGE_PIXELS`` is never touched.
+``Image.MAX_IMAGE_PIXELS`` is never touched. Because ``warnings.catch_warnings``
+swaps process-global state, decodes are serialised by a lock; the pixel cap keeps
+each one short.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from m2_tools.errors import ImageError, ImageTooLarge, ImageUnsupported
 
-__all__ = ["FORMATS", "decode_image", "has_image_magic"]
+__all__ = ["FORMATS", "FORMAT_NAMES", "decode_image", "has_image_magic"]
 
 logger = logging.getLogger(__name__)
 
 #: Pillow format names accepted, in the order they are tried.
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-_FORMAT_NAMES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+#: The same, as messages name them.
+FORMAT_NAMES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 
 _SIGNATURES = (
     b"\x89PNG\r\n\x1a\n",
@@ -102,7 +105,7 @@ def _decode(data: bytes, name: str, max_pixels: int, max_aspect_ratio: float) ->
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_large from None
     except UnidentifiedImageError:
-        raise ImageUnsupported(f"{name} is not a {_FORMAT_NAMES} image") from None
+        raise ImageUnsupported(f"{name} is not a {FORMAT_NAMES} image") from None
     except Exception as exc:  # hostile headers make Pillow raise almost anything
         logger.debug("cannot open %s: %s: %s", name, type(exc).__name__, exc)
         raise undecodable from None

@@ -220,7 +220,7 @@ class UrlFetcher:
         headers = {"Host": url.netloc.decode("ascii")}
         extensions: dict[str, object] = {}
         host = url.raw_host.decode("ascii")
-        if url.scheme == "https" and host not in addresses:
+        if url.scheme == "https" and not _is_ip_literal(host):
             extensions["sni_hostname"] = host
         for index, address in enumerate(addresses):
             remaining = deadline - time.monotonic()
@@ -283,3 +283,11 @@ class UrlFetcher:
 
     def _limit_text(self) -> str:
         return f"{self._max_bytes / 2**20:g} MiB, the image size limit"
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

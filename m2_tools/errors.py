@@ -30,7 +30,10 @@ secrets or stack traces.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "Busy",
@@ -85,6 +88,16 @@ class InvalidArgument(M2Error):
 
     code = "invalid_argument"
 
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError) -> InvalidArgument:
+        """Summarise schema errors by field, never echoing the (possibly huge) input."""
+        parts = []
+        for error in exc.errors(include_url=False, include_input=False)[:5]:
+            where = ".".join(str(part) for part in error["loc"]) or "arguments"
+            parts.append(f"{where}: {error['msg']}")
+        detail = "; ".join(parts) or "the arguments do not match the tool's schema"
+        return cls(f"invalid arguments: {detail}")
+
 
 class ImageError(M2Error):
     """Base of the errors about one image reference."""
@@ -105,13 +118,13 @@ class ImageNotAllowed(ImageError):
 
 
 class ImageUnsupported(ImageError):
-    """The bytes are not an image of a supported format, or the reference kind is unknown."""
+    """Not a supported image: unknown format, undecodable bytes or an aspect ratio above 200."""
 
     code = "image_unsupported"
 
 
 class ImageTooLarge(ImageError):
-    """The image exceeds the byte, pixel or aspect-ratio limits."""
+    """The image exceeds the byte or decoded-pixel limits."""
 
     code = "image_too_large"
 

@@ -3,7 +3,8 @@
 A reference is a string of one of these kinds, told apart in this order:
 
 1. ``data:[<mime>][;base64],<payload>``: the mime type is ignored (the format is
-   sniffed from the bytes); payloads without ``;base64`` are percent-decoded.
+   sniffed from the bytes); payloads without ``;base64`` are percent-decoded (up
+   to 1 MiB of text, since percent-decoding is slow).
    ``image/png;base64,...`` without the ``data:`` prefix is tolerated too.
 2. ``http://`` / ``https://``: fetched only when URLs are allowed, and only from
    public addresses (see :mod:`m2_tools._url_fetch`).
@@ -19,6 +20,10 @@ A reference is a string of one of these kinds, told apart in this order:
 
 Paths are read only inside the allowed directories, after resolving symlinks and
 ``..``, and only regular files (see :mod:`m2_tools._local_files`).
+
+Size is checked before any work: a reference longer than base64 of ``max_bytes``
+(plus slack for line breaks) is refused at once, base64 is sized from its length
+before it is decoded, and pixels are counted from the header before decoding.
 
 Error codes: ``image_not_allowed`` (outside the allowed directories, local files
 off, special files), ``image_not_found`` (missing, unreadable, directory),
@@ -44,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from PIL import Image
 
-from m2_tools._image_decode import decode_image, has_image_magic
+from m2_tools._image_decode import FORMAT_NAMES, decode_image, has_image_magic
 from m2_tools._local_files import LocalFiles, file_uri_path
 from m2_tools._url_fetch import UrlFetcher
 from m2_tools.errors import (
@@ -70,7 +75,6 @@ _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/_-]*=*")
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _MAX_PATH_CHARS = 4096
 _MAX_PERCENT_ENCODED = 2**20
-_FORMAT_NAMES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 _REFERENCE_KINDS = "an allowed file path, an http(s) URL, a data: URI or base64 image data"
 
 
@@ -217,7 +221,7 @@ class ImageIntake:
             if len(text) > _MAX_PATH_CHARS:
                 raise ImageUnsupported(
                     f"{name} is too long for a file path and is not base64 of a "
-                    f"{_FORMAT_NAMES} image"
+                    f"{FORMAT_NAMES} image"
                 )
             return "path", self._files.read(text, name), name
         scheme = scheme_match.group(1).lower()

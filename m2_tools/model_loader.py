@@ -6,34 +6,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from m2_tools.engines.base import Engine
 from m2_tools.errors import M2Error
+from m2_tools.progress import ProgressEvent
 
-__all__ = ["LoadState", "ModelLoader", "ProgressEvent"]
+__all__ = ["LoadState", "ModelLoader"]
 
 logger = logging.getLogger(__name__)
 
 LoadState = Literal["idle", "loading", "ready", "failed"]
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """A progress report of one call.
-
-    Attributes:
-        phase: ``loading`` (the model), ``queued`` or ``generating``.
-        done: Units done in this phase (shards, tokens).
-        total: Units in this phase, when known.
-        message: A short human-readable line.
-    """
-
-    phase: Literal["loading", "queued", "generating"]
-    done: float
-    total: float | None
-    message: str
 
 
 Listener = Callable[[ProgressEvent | None], None]

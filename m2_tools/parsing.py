@@ -29,7 +29,7 @@ drift from that, and :func:`parse_response` turns any string into a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from m2_tools._answer_choices import choose_option
@@ -121,42 +121,49 @@ def parse_response(text: str, choices: Sequence[str] | None = None) -> ParsedAns
         return ParsedAnswer(flags=("empty_output",))
     reasoning = _split_reasoning(normalised)
     span = _answer_span(reasoning, ended=ended)
-    flags = [*reasoning.flags, *span.flags]
-    extracted = _extract(span) if span.text is not None else _Extracted(None, False, False, ())
-    flags += extracted.flags
+    extracted = _extract(span)
+    flags = [*reasoning.flags, *span.flags, *extracted.flags]
     # Why: a closed box inside an unclosed <answer> is a complete answer (PARSING.md table).
-    span_cut = span.open and not extracted.boxed
-    truncated = reasoning.truncated or span_cut or extracted.truncated
+    truncated = reasoning.truncated or extracted.truncated or (span.open and not extracted.boxed)
     answer = clean_answer(extracted.raw) if extracted.raw is not None else ""
-    base = ParsedAnswer(
+    if not answer:
+        status: Status = "ambiguous" if extracted.ambiguous else "no_answer"
+        return ParsedAnswer(
+            rationale=reasoning.rationale,
+            rationale_truncated=reasoning.truncated,
+            status="truncated" if truncated else status,
+            flags=_unique(flags),
+        )
+    choice, choice_text, value = _interpret(answer, tuple(choices or ()), flags)
+    return ParsedAnswer(
+        answer=answer,
+        choice=choice,
+        choice_text=choice_text,
+        value=value,
         rationale=reasoning.rationale,
         rationale_truncated=reasoning.truncated,
-        status="truncated" if truncated else "ambiguous" if extracted.ambiguous else "no_answer",
-    )
-    if not answer:
-        return _with_flags(base, flags)
-    match = choose_option(answer, tuple(choices or ()))
-    flags += match.flags
-    value = None
-    if match.letters is None or match.index is not None:
-        value = _value(match.rest, flags)
-        if value is None:
-            value = match.option_value
-    chosen_text = choices[match.index] if choices and match.index is not None else None
-    result = ParsedAnswer(
-        answer=answer,
-        choice=match.letters,
-        choice_text=chosen_text,
-        value=value,
-        rationale=base.rationale,
-        rationale_truncated=base.rationale_truncated,
         status="truncated" if truncated else "ok",
+        flags=_unique(flags),
     )
-    return _with_flags(result, flags)
 
 
-def _with_flags(parsed: ParsedAnswer, flags: list[str]) -> ParsedAnswer:
-    return replace(parsed, flags=tuple(dict.fromkeys(flags)))
+def _unique(flags: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(flags))
+
+
+def _interpret(
+    answer: str, choices: tuple[str, ...], flags: list[str]
+) -> tuple[str | None, str | None, float | None]:
+    """Steps 6 and 7: the option letter(s), the chosen option's text and the value."""
+    match = choose_option(answer, choices)
+    flags += match.flags
+    if match.letters is not None and match.index is None:
+        return match.letters, None, None
+    value = _value(match.rest, flags)
+    if value is None:
+        value = match.option_value
+    chosen_text = choices[match.index] if match.index is not None else None
+    return match.letters, chosen_text, value
 
 
 def _split_reasoning(text: str) -> _Reasoning:
@@ -180,7 +187,7 @@ def _split_reasoning(text: str) -> _Reasoning:
 
 
 def _rationale(text: str) -> str | None:
-    for tag in _TAGS[:2]:
+    for tag in (_THINK_OPEN, _THINK_CLOSE):
         text = text.replace(tag, "")
     return text.strip() or None
 
@@ -222,7 +229,9 @@ def _last_answer_block(text: str) -> str | None:
 
 def _extract(span: _Span) -> _Extracted:
     """Step 4 of PARSING.md: the last non-empty box, else a conclusion, else the span."""
-    text = span.text or ""
+    if span.text is None:
+        return _Extracted(None, False, False, ())
+    text = span.text
     boxes = find_boxes(text)
     filled = [box for box in boxes if box.content.strip()]
     if filled:
@@ -240,7 +249,9 @@ def _extract(span: _Span) -> _Extracted:
     found = conclusion(text)
     if found is not None:
         phrase, dropped = found
-        return _Extracted(phrase, False, False, (*flags, *(["answer_from_phrase"] * dropped)))
+        if dropped:
+            flags.append("answer_from_phrase")
+        return _Extracted(phrase, False, False, tuple(flags))
     if not span.tagged and _is_long(text):
         return _Extracted(None, False, True, (*flags, "no_conclusion"))
     return _Extracted(text, False, False, tuple(flags))

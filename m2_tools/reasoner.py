@@ -8,11 +8,10 @@ the waiting.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,14 +24,22 @@ from m2_tools.engines.base import Engine, EngineInfo, GenerationRequest, Generat
 from m2_tools.errors import (
     Cancelled,
     InvalidArgument,
-    M2Error,
     ModelLoading,
     ModelUnavailable,
     RequestTimeout,
 )
 from m2_tools.image_intake import ImageIntake, LoadedImage
-from m2_tools.model_loader import ModelLoader, ProgressEvent
-from m2_tools.parsing import ParsedAnswer, normalize_vote_key, parse_response
+from m2_tools.model_loader import ModelLoader
+from m2_tools.parsing import parse_response
+from m2_tools.progress import (
+    AsyncProgressCallback,
+    Notify,
+    ProgressCallback,
+    ProgressEvent,
+    ProgressPump,
+    guarded,
+    ignore,
+)
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
 from m2_tools.result_cache import ResultCache, cache_key
 from m2_tools.scheduler import Job, Scheduler
@@ -47,18 +54,11 @@ from m2_tools.schemas import (
     VisualMathReasonInput,
 )
 from m2_tools.settings import Settings
+from m2_tools.voting import vote
 
 __all__ = ["AsyncProgressCallback", "M2Reasoner", "ProgressCallback"]
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[ProgressEvent], None]
-AsyncProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
-_Notify = Callable[[ProgressEvent], None]
-
-
-def _ignore(_: ProgressEvent) -> None:
-    return None
 
 
 @dataclass
@@ -149,7 +149,7 @@ class M2Reasoner:
             M2Error: A contract error (its ``code`` says which).
         """
         call = self._prepare(name, arguments)
-        notify = _guarded(progress) if progress else _ignore
+        notify = guarded(progress) if progress else ignore
         call.images = self._intake.load_all(call.args.images)
         cached = self._after_intake(call)
         if cached is not None:
@@ -172,7 +172,7 @@ class M2Reasoner:
     ) -> M2Result:
         """Async :meth:`run_tool`; cancelling the awaiting task stops the generation."""
         call = self._prepare(name, arguments)
-        async with _ProgressPump(progress) as notify:
+        async with ProgressPump(progress) as notify:
             call.images = await asyncio.to_thread(self._intake.load_all, call.args.images)
             cached = self._after_intake(call)
             if cached is not None:
@@ -192,7 +192,7 @@ class M2Reasoner:
     def visual_math_reason(
         self, *, progress: ProgressCallback | None = None, **fields: Any
     ) -> M2Result:
-        """Solve a math or logic problem, usually about a figure (fields of ``VisualMathReasonInput``)."""
+        """Solve a math or logic problem about a figure (``VisualMathReasonInput`` fields)."""
         return self.run_tool("visual_math_reason", fields, progress=progress)
 
     def spatial_reason(
@@ -237,7 +237,7 @@ class M2Reasoner:
         try:
             args = spec.input_model.model_validate(dict(arguments))
         except ValidationError as exc:
-            raise InvalidArgument(_describe(exc)) from None
+            raise InvalidArgument.from_validation_error(exc) from None
         return _Call(spec, args, time.perf_counter() + self.settings.request_timeout_s)
 
     def _after_intake(self, call: _Call) -> M2Result | None:
@@ -266,7 +266,7 @@ class M2Reasoner:
             update["raw_output"] = None
         return hit.model_copy(update=update)
 
-    def _wait_for_model(self, call: _Call, notify: _Notify) -> None:
+    def _wait_for_model(self, call: _Call, notify: Notify) -> None:
         if self._loader.state != "ready":
             start = time.perf_counter()
             self._loader.start()
@@ -283,7 +283,7 @@ class M2Reasoner:
             call.load_wait_ms = (time.perf_counter() - start) * 1000
         self._check_model()
 
-    async def _await_model(self, call: _Call, notify: _Notify) -> None:
+    async def _await_model(self, call: _Call, notify: Notify) -> None:
         if self._loader.state != "ready":
             start = time.perf_counter()
             self._loader.start()
@@ -320,7 +320,7 @@ class M2Reasoner:
         detail = f" ({progress.message})" if progress else ""
         raise ModelLoading(f"the model is still loading{detail}; retry in a few seconds")
 
-    def _submit(self, call: _Call, notify: _Notify) -> Job:
+    def _submit(self, call: _Call, notify: Notify) -> Job:
         assert self._scheduler is not None, "the worker starts when the model is ready"
         args = call.args
         samples = args.samples
@@ -362,7 +362,7 @@ class M2Reasoner:
             raise Cancelled("the call was cancelled before it finished")
         args = call.args
         parsed = [parse_response(result.text, args.choices) for result in results]
-        chosen, votes, confidence = _vote(parsed) if args.samples > 1 else (0, None, None)
+        chosen, votes, confidence = vote(parsed) if args.samples > 1 else (0, None, None)
         best, answer = results[chosen], parsed[chosen]
         status = answer.status
         if best.finish_reason == "length" and status in ("no_answer", "ambiguous"):
@@ -432,86 +432,3 @@ class M2Reasoner:
             f"the call did not finish within {self.settings.request_timeout_s:g} s; retry later, "
             "or lower max_new_tokens"
         )
-
-
-def _describe(exc: ValidationError) -> str:
-    """Summarise validation errors by field without echoing the (possibly huge) input."""
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(part) for part in error["loc"]) or "arguments"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid arguments: " + "; ".join(parts)
-
-
-def _vote(parsed: Sequence[ParsedAnswer]) -> tuple[int, dict[str, int], float]:
-    """Majority vote over samples: (index of the first winning sample, votes, confidence)."""
-    keys = [normalize_vote_key(answer) for answer in parsed]
-    votes = collections.Counter(key for key in keys if key is not None)
-    if not votes:
-        return 0, {}, 0.0
-    best_count = max(votes.values())
-    # Why: ties go to the answer that appeared first, so the vote is deterministic.
-    winner = next(key for key in keys if key is not None and votes[key] == best_count)
-    return keys.index(winner), dict(votes), best_count / len(parsed)
-
-
-def _guarded(progress: ProgressCallback) -> _Notify:
-    def notify(event: ProgressEvent) -> None:
-        try:
-            progress(event)
-        except Exception:
-            logger.exception("a progress callback failed")
-
-    return notify
-
-
-class _ProgressPump:
-    """Carries progress from worker threads to an async callback on the caller's loop.
-
-    Only the latest event is delivered when the callback is slower than the model.
-    """
-
-    def __init__(self, progress: AsyncProgressCallback | None) -> None:
-        self._progress = progress
-        self._latest: ProgressEvent | None = None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def __aenter__(self) -> _Notify:
-        if self._progress is None:
-            return _ignore
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._pump())
-        return self._notify
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    def _notify(self, event: ProgressEvent) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(self._push, event)
-        except RuntimeError:
-            pass  # the loop closed: nobody is listening any more
-
-    def _push(self, event: ProgressEvent) -> None:
-        self._latest = event
-        self._wake.set()
-
-    async def _pump(self) -> None:
-        assert self._progress is not None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            event, self._latest = self._latest, None
-            if event is not None:
-                try:
-                    await self._progress(event)
-                except Exception:
-                    logger.exception("a progress callback failed")

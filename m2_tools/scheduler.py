@@ -14,7 +14,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -41,14 +41,17 @@ class Job:
     future: Future[list[GenerationResult]] = field(default_factory=Future)
     _results: list[GenerationResult | None] = field(default_factory=list)
     _remaining: int = 0
+    _on_cancel: Callable[[Job], None] | None = None
 
     def __post_init__(self) -> None:
         self._results = [None] * len(self.requests)
         self._remaining = len(self.requests)
 
     def request_cancel(self) -> None:
-        """Ask the worker and the engine to stop this job's rows."""
+        """Ask the worker and the engine to stop this job's rows; queued rows leave at once."""
         self.cancel.set()
+        if self._on_cancel is not None:
+            self._on_cancel(self)
 
     @property
     def queue_seconds(self) -> float:
@@ -113,7 +116,7 @@ class Scheduler:
 
     def submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
         """Queue one call's rows; raise :class:`Busy` when the queue is full."""
-        job = Job(tuple(requests), cancel)
+        job = Job(tuple(requests), cancel, _on_cancel=self._drop_queued)
         with self._cond:
             if self._closed:
                 raise InternalError("the service is shutting down")
@@ -138,6 +141,16 @@ class Scheduler:
             self._settle(row, GenerationResult(finish_reason="cancelled"))
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    def _drop_queued(self, job: Job) -> None:
+        """Settle a cancelled job's queued rows now, so its slot does not wait for the worker."""
+        with self._cond:
+            dropped = [row for row in self._rows if row.job is job]
+            if not dropped:
+                return
+            self._rows = collections.deque(row for row in self._rows if row.job is not job)
+            for row in dropped:
+                self._settle(row, GenerationResult(finish_reason="cancelled"))
 
     def _work(self) -> None:
         while True:
@@ -195,6 +208,7 @@ class Scheduler:
             self._settle(row, result)
 
     def _settle(self, row: _Row, result: GenerationResult) -> None:
-        if row.job._settle(row.index, result):
-            with self._cond:
+        # Why: the worker and a cancelling caller may settle rows of the same job at once.
+        with self._cond:
+            if row.job._settle(row.index, result):
                 self._jobs_in_flight -= 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 
 from m2_tools.cli.options import add_model_options, configure_logging, settings_from_args
 from m2_tools.settings import ENV_VARS, Settings
@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport", choices=["stdio", "http"], default="stdio", help="Default: stdio."
     )
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1).")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)."
+    )
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765).")
     parser.add_argument(
         "--lazy-load",
@@ -61,10 +63,8 @@ def run(args: argparse.Namespace) -> int:
             problem = _http_problem(args, settings)
             if problem:
                 return _refuse(problem)
-        try:
+        with suppress(KeyboardInterrupt):
             _serve(args, settings, guard)
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -104,12 +104,12 @@ def create_http_app(
         max_request_bytes: Largest request body accepted.
     """
 
-    @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(_: Request) -> Response:
         status = reasoner.status()
         code = 503 if status.state == "failed" else 200
         return Response(status.model_dump_json(), status_code=code, media_type="application/json")
 
+    server.custom_route("/healthz", methods=["GET"], include_in_schema=False)(healthz)
     return server.streamable_http_app(
         streamable_http_path="/mcp",
         max_request_body_size=max_request_bytes,

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
@@ -28,11 +29,12 @@ from pydantic import model_validator
 from m2_tools import __version__
 from m2_tools.catalog import TOOLS, ToolSpec
 from m2_tools.errors import InternalError, M2Error
-from m2_tools.model_loader import ProgressEvent
+from m2_tools.progress import ProgressEvent
 from m2_tools.reasoner import M2Reasoner
 from m2_tools.schemas import M2Result
 from m2_tools.settings import Settings
 from mcp_server._auth import StaticTokenVerifier
+from mcp_server._warmup import LoadWhenIdle
 
 __all__ = ["STATUS_URI", "create_server"]
 
@@ -149,26 +151,29 @@ def create_server(
     """Build the MCP server over ``reasoner``.
 
     The server answers ``initialize`` and ``tools/list`` at once; the model loads
-    in a background thread, started when the server starts (or on the first call
-    with ``load_on_start=False``). The caller keeps ownership of ``reasoner`` and
-    closes it after the server stops.
+    in a background thread, started as soon as the server is idle after it starts
+    (or on the first call with ``load_on_start=False``). The caller keeps ownership
+    of ``reasoner`` and closes it after the server stops.
 
     Args:
         reasoner: The service that runs the tools.
         settings: What the adapter reads (URL fetching for the tools' open-world
             hint, the bearer token for HTTP); ``reasoner.settings`` when omitted.
-        load_on_start: Start loading the model when the server starts.
+        load_on_start: Start loading the model right after the server starts.
 
     Returns:
         The server, ready for ``run_stdio_async()`` or ``streamable_http_app()``.
     """
     settings = settings if settings is not None else reasoner.settings
+    warmup = LoadWhenIdle(reasoner)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[None]:
-        if load_on_start:
-            reasoner.start_loading()
-        yield
+        async with anyio.create_task_group() as tasks:
+            if load_on_start:
+                tasks.start_soon(warmup.start_when_idle)
+            yield
+            tasks.cancel_scope.cancel()
 
     annotations = ToolAnnotations(
         read_only_hint=True,
@@ -189,6 +194,7 @@ def create_server(
         version=__version__,
         tools=[_tool(spec, reasoner, annotations) for spec in TOOLS.values()],
         lifespan=lifespan,
+        middleware=[warmup],
         log_level=_sdk_log_level(settings.log_level),
         **auth,
     )

@@ -31,6 +31,7 @@ HELP = "Check the environment and model files."
 Status = Literal["ok", "warn", "fail"]
 
 _GB = 10**9
+_RAM_HINT = "Check by hand that the free memory exceeds what the model needs."
 #: distribution → (minimum, exclusive maximum or None, needed by, required for the core).
 _PACKAGES: dict[str, tuple[str, str | None, str, bool]] = {
     "torch": ("2.4", None, "the model", True),
@@ -166,6 +167,9 @@ def _probe_torch() -> _TorchInfo:
 
 
 def _check_accelerators(settings: Settings, info: _TorchInfo) -> list[Check]:
+    if not info.imported:
+        fix = "Reinstall torch: pip install --force-reinstall torch"
+        return [Check("accelerators", "fail", "torch could not be imported", fix)]
     checks = []
     if info.cuda:
         gpus = "; ".join(
@@ -253,7 +257,7 @@ def _available_ram() -> tuple[int, int] | None:
 def _check_memory() -> Check:
     ram = _available_ram()
     if ram is None:
-        return Check("ram", "warn", "could not read the free memory", "")
+        return Check("ram", "warn", "could not read the free memory", _RAM_HINT)
     available, total = ram
     return Check("ram", "ok", f"{available / _GB:.1f} GB free of {total / _GB:.1f} GB")
 
@@ -341,14 +345,14 @@ def _check_fit(settings: Settings, config: Any, info: _TorchInfo) -> Check:
 
     device = _effective_device(settings.device, info)
     dtype = settings.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype == "auto":  # the engine's rule: half precision on accelerators only
+        dtype = "float32" if device == "cpu" else "bfloat16"
     weights = estimate_weight_bytes(config, dtype, settings.quantization)
     need = estimate_memory_bytes(config, dtype, settings.quantization)
     have, what = _device_memory(device, info)
     detail = f"needs ≈{_size(need)} ({_size(weights)} weights, {dtype}) on {device}"
     if have is None:
-        return Check("memory", "warn", detail + "; free memory unknown")
+        return Check("memory", "warn", detail + "; free memory unknown", _RAM_HINT)
     detail += f"; {_size(have)} {what}"
     smaller = "Use a device with more memory, --dtype bfloat16, or M2_QUANTIZATION=8bit/4bit."
     if weights > have:

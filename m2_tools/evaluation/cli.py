@@ -50,16 +50,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=list(READERS),
         default="items",
-        help="Layout of ITEMS: our items JSONL (default) or a benchmark's published file.",
+        metavar="NAME",
+        help="Layout of ITEMS: items (our JSONL, default) or a benchmark's published file: "
+        + ", ".join(name for name in READERS if name != "items")
+        + ".",
     )
     parser.add_argument("--benchmark", metavar="NAME", help="Run only the items of NAME.")
-    parser.add_argument("--limit", type=_bounded(1, 10**9), metavar="N", help="First N items.")
-    parser.add_argument("--samples", type=_bounded(1, 8), default=1, metavar="K")
-    parser.add_argument("--concurrency", type=_bounded(1, 1024), metavar="C", default=None)
-    parser.add_argument("--max-new-tokens", type=_bounded(16, 16384), metavar="N", default=None)
+    parser.add_argument(
+        "--limit", type=_bounded(1, 10**9), metavar="N", help="Only the first N items."
+    )
+    parser.add_argument(
+        "--samples", type=_bounded(1, 8), default=1, metavar="K", help="Voting answers per item."
+    )
+    parser.add_argument(
+        "--concurrency", type=_bounded(1, 1024), metavar="C", help="Calls in flight (default 8)."
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=_bounded(16, 16384), metavar="N", help="Token limit per answer."
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="Run directory.")
-    parser.add_argument("--resume", action="store_true", help="Continue the run in DIR.")
-    parser.add_argument("--overwrite", action="store_true", help="Start DIR's run again.")
+    restart = parser.add_mutually_exclusive_group()
+    restart.add_argument("--resume", action="store_true", help="Continue the run in DIR.")
+    restart.add_argument("--overwrite", action="store_true", help="Start DIR's run again.")
     parser.add_argument("--retry-errors", action="store_true", help="With --resume, rerun errors.")
     parser.add_argument("--report-only", action="store_true", help="Rebuild DIR's report.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")

@@ -89,7 +89,7 @@ async def mcp_tools(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[d
             tools = await asyncio.wait_for(adapter.list_tools(), CALL_TIMEOUT_S)
         yield {tool.name: tool for tool in tools}
     finally:
-        await transport.close()
+        await transport.close()  # type: ignore[no-untyped-call]
 
 
 async def call(tool: BaseTool, call_id: str, **args: Any) -> ToolMessage:
@@ -149,7 +149,7 @@ async def test_mcp_adapter_runs_spatial_reason_on_a_scene(mcp_tools: dict[str, B
 
     assert message.status == "success"
     result = json.loads(text_of(message))
-    assert result == message.artifact["structured_content"]  # type: ignore[index]
+    assert result == message.artifact["structured_content"]
     assert result["tool"] == "spatial_reason"
     assert (result["images"][0]["width"], result["images"][0]["height"]) == (480, 320)
 

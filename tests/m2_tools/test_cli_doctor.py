@@ -25,6 +25,13 @@ def _doctor_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, d
     return code, json.loads(capsys.readouterr().out)
 
 
+def _use_hub_cache(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    # huggingface_hub reads HF_HUB_CACHE once, at import; its constant is what counts.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(path))
+
+
 def _by_name(report: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {check["name"]: check for check in report["checks"]}
 
@@ -99,7 +106,7 @@ def test_reports_a_missing_shard(
 def test_hub_id_missing_from_the_cache_fails_with_a_download_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    _use_hub_cache(monkeypatch, tmp_path / "empty-cache")
 
     code, report = _doctor_json(capsys, "--model", "example-org/not-cached")
 
@@ -107,6 +114,27 @@ def test_hub_id_missing_from_the_cache_fails_with_a_download_hint(
     model = _by_name(report)["model"]
     assert model["status"] == "fail"
     assert "example-org/not-cached" in model["fix"]
+
+
+def test_resolves_a_hub_id_from_the_local_cache(
+    fixture_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--example-org--m2-tiny"
+    shutil.copytree(fixture_dir / "checkpoint", repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision, encoding="utf-8")
+    _use_hub_cache(monkeypatch, tmp_path / "hub")
+
+    code, report = _doctor_json(capsys, "--model", "example-org/m2-tiny")
+
+    assert code == 0
+    model = _by_name(report)["model"]
+    assert model["status"] == "ok"
+    assert revision[:12] in model["detail"]
 
 
 def test_a_device_that_is_absent_fails(

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from m2_tools._url_fetch import is_public_address, system_resolver
 from m2_tools.errors import (
     ImageNotAllowed,
     ImageNotFound,
@@ -336,6 +337,40 @@ def test_scales_float_tiff_in_unit_range(intake: ImageIntake, root: Path) -> Non
     assert [pixel(pixels, (x, 0))[0] for x in range(3)] == [0, 128, 255]
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [((-1000, 0, 1000), [0, 128, 255]), ((0, 100, 255), [0, 100, 255])],
+    ids=["stretched", "already-8-bit"],
+)
+def test_maps_32_bit_integer_tiff_onto_8_bit(
+    intake: ImageIntake, root: Path, values: tuple[int, int, int], expected: list[int]
+) -> None:
+    image = Image.new("I", (3, 1))
+    for x, value in enumerate(values):
+        image.putpixel((x, 0), value)
+    (root / "wide.tif").write_bytes(encode(image, "TIFF"))
+
+    pixels = intake.load(str(root / "wide.tif")).image
+
+    assert [pixel(pixels, (x, 0))[0] for x in range(3)] == expected
+
+
+def test_refuses_float_pixels_that_are_not_finite(intake: ImageIntake, root: Path) -> None:
+    image = Image.new("F", (2, 1))
+    image.putpixel((0, 0), float("nan"))
+    (root / "nan.tif").write_bytes(encode(image, "TIFF"))
+
+    with pytest.raises(ImageUnsupported):
+        intake.load(str(root / "nan.tif"))
+
+
+def test_recognises_bare_base64_of_each_format() -> None:
+    intake = ImageIntake([], allow_urls=False)
+    for fmt in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
+        ref = base64.b64encode(encode(two_tone(), fmt)).decode()
+        assert intake.load(ref).source == "data", fmt
+
+
 def test_converts_one_bit_images(intake: ImageIntake, root: Path) -> None:
     image = Image.new("1", (2, 1), 0)
     image.putpixel((1, 0), 1)
@@ -595,6 +630,43 @@ def test_load_all_names_the_failing_index(png_bytes: bytes) -> None:
 
 def serve(data: bytes) -> Callable[[httpx.Request], httpx.Response]:
     return lambda request: httpx.Response(200, content=data)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        (PUBLIC_IP, True),
+        ("2606:4700:4700::1111", True),
+        ("64:ff9b::5db8:d822", True),  # NAT64 of a public IPv4 address
+        ("::ffff:93.184.216.34", True),
+        ("198.51.100.7", False),  # documentation range
+        ("not-an-address", False),
+        ("", False),
+    ],
+)
+def test_classifies_addresses(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+def test_system_resolver_returns_addresses_for_a_numeric_host() -> None:
+    assert "127.0.0.1" in system_resolver("127.0.0.1", 80)
+
+
+def test_https_to_an_ip_literal_sends_no_sni(png_bytes: bytes) -> None:
+    intake, recorder = url_intake(serve(png_bytes))
+
+    intake.load(f"https://{PUBLIC_IP}/a.png")
+
+    assert "sni_hostname" not in recorder.requests[0].extensions
+
+
+@pytest.mark.parametrize("location", [None, "http://[::1"])
+def test_reports_a_broken_redirect_as_a_fetch_failure(location: str | None) -> None:
+    headers = {} if location is None else {"Location": location}
+    intake, _ = url_intake(lambda r: httpx.Response(302, headers=headers))
+
+    with pytest.raises(UrlFetchFailed):
+        intake.load("https://images.example/a.png")
 
 
 def test_fetches_a_public_url_through_the_checked_address(png_bytes: bytes) -> None:

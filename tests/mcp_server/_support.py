@@ -26,6 +26,8 @@ from mcp_server import create_server
 ReasonerFactory = Callable[..., M2Reasoner]
 
 WAIT_S = 10.0
+
+
 @asynccontextmanager
 async def connect(reasoner: M2Reasoner, **options: Any) -> AsyncIterator[Client]:
     """An in-memory client of a server over ``reasoner`` (``options`` go to ``create_server``)."""

@@ -28,6 +28,7 @@ from ._support import (
 
 STARTUP_TIMEOUT_S = 60.0
 
+
 @pytest.fixture
 def make_reasoner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReasonerFactory]:
     """Build reasoners over a scripted engine; every one is closed after the test.
@@ -91,4 +92,6 @@ def _wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path) 
         except httpx.TransportError:
             pass
         time.sleep(0.05)  # polling a process we do not control, within a deadline
-    raise RuntimeError(f"the server did not answer within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
+    raise RuntimeError(
+        f"the server did not answer within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}"
+    )

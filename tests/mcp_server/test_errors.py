@@ -138,7 +138,9 @@ async def test_model_that_cannot_load_is_model_unavailable_with_the_reason(
     engine = ScriptedEngine(load_error=ImageNotFound("weights missing from /models/m2"))
     async with connect(make_reasoner(engine=engine)) as client:
         result = await client.call_tool("visual_math_reason", {"question": "q"})
-        again = await client.call_tool("spatial_reason", {"question": "q", "images": [png_data_uri()]})
+        again = await client.call_tool(
+            "spatial_reason", {"question": "q", "images": [png_data_uri()]}
+        )
 
     error = error_of(result)
     _check(error, "model_unavailable")

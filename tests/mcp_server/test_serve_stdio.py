@@ -1,4 +1,4 @@
-"""``m2-tools serve`` as a real process over stdio, with the native engine on the tiny checkpoint."""
+"""``m2-tools serve`` as a real process over stdio: the native engine on the tiny checkpoint."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def test_serves_both_tools_over_stdio_with_the_native_engine(tmp_path: Pat
     assert status["state"] == "ready"
 
 
-_NOISE = '''
+_NOISE = """
 import os, sys, warnings
 
 _done = set()
@@ -75,7 +75,7 @@ def _noise(event, args):
     warnings.warn(f"NOISE warning during import of {args[0]}")
 
 sys.addaudithook(_noise)
-'''
+"""
 
 
 class _RawSession:

@@ -39,6 +39,7 @@ async def test_answers_before_the_model_loads_then_shows_loading_then_ready(
     try:
         async with connect(reasoner) as client:
             tools = await client.list_tools()
+            await eventually(lambda: reasoner.status().state == "loading")
             loading = await _status(client)
             gate.set()
             assert await anyio.to_thread.run_sync(reasoner.wait_until_loaded, WAIT_S)
@@ -59,15 +60,19 @@ async def test_answers_before_the_model_loads_then_shows_loading_then_ready(
 async def test_call_during_loading_waits_for_the_model(make_reasoner: ReasonerFactory) -> None:
     gate = threading.Event()
     reasoner = make_reasoner(engine=ScriptedEngine(load_gate=gate))
+    results: list[Any] = []
     try:
-        async with connect(reasoner) as client, anyio.create_task_group() as tg:
-            results: list[Any] = []
+        async with (
+            connect(reasoner, load_on_start=False) as client,
+            anyio.create_task_group() as tg,
+        ):
 
             async def call() -> None:
                 results.append(await client.call_tool("visual_math_reason", {"question": "q"}))
 
             tg.start_soon(call)
-            assert (await _status(client))["state"] == "loading"
+            await eventually(lambda: reasoner.status().state == "loading")
+            assert not results
             gate.set()
     finally:
         gate.set()
@@ -99,7 +104,9 @@ async def test_lazy_server_loads_on_the_first_call(make_reasoner: ReasonerFactor
     assert ready["state"] == "ready"
 
 
-async def test_server_starts_loading_when_it_starts(make_reasoner: ReasonerFactory) -> None:
+async def test_server_starts_loading_once_idle_after_it_starts(
+    make_reasoner: ReasonerFactory,
+) -> None:
     reasoner = make_reasoner()
     server = create_server(reasoner)
     assert reasoner.status().state == "idle"

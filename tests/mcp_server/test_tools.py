@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from mcp.types import Tool
 
-from m2_tools.catalog import TOOLS
+from m2_tools.catalog import tool_spec
 from m2_tools.schemas import M2Result, SpatialReasonInput, VisualMathReasonInput
 from m2_tools.testing import ScriptedEngine
 
@@ -34,8 +34,8 @@ async def test_lists_both_tools_with_catalog_titles_and_descriptions(
 
     assert set(tools) == {"visual_math_reason", "spatial_reason"}
     for name, tool in tools.items():
-        assert tool.title == TOOLS[name].title
-        assert tool.description == TOOLS[name].description
+        assert tool.title == tool_spec(name).title
+        assert tool.description == tool_spec(name).description
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,9 @@ async def test_raw_output_is_present_only_when_asked(make_reasoner: ReasonerFact
     assert payload_of(result) == result.structured_content
 
 
-async def test_calls_from_several_clients_share_one_reasoner(make_reasoner: ReasonerFactory) -> None:
+async def test_calls_from_several_clients_share_one_reasoner(
+    make_reasoner: ReasonerFactory,
+) -> None:
     reasoner = make_reasoner()
     async with connect(reasoner) as first, connect(reasoner) as second:
         a = await first.call_tool("visual_math_reason", {"question": "one"})

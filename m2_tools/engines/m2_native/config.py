@@ -172,7 +172,7 @@ def parse_config(raw: Any, source: str = "config.json") -> M2Config:
         vision=vision,
         text=text,
         tokens=tokens,
-        rope_mode=_rope_mode(llm.get("use_llm_3drope", "m_rope"), source),
+        rope_mode=_rope_mode(llm.get("use_llm_3drope"), source),
         projector_depth=projector_depth,
         torch_dtype=str(dtype) if dtype else None,
     )
@@ -191,9 +191,10 @@ def _optional_int(value: Any) -> int | None:
 
 def _rope_mode(value: Any, source: str) -> RopeMode:
     # The published code compares against the string "m_rope"; False turns it off.
+    # Anything else (True, a missing key, another scheme) has no known meaning.
     if value == "m_rope":
         return "m_rope"
-    if value is False or value in ("false", "False", "none", None):
+    if value is False:
         return "1d"
     raise ModelUnavailable(
         f"{source}: llm_config.use_llm_3drope is {value!r}; this engine supports "

@@ -110,18 +110,14 @@ def generate_batch(
     while True:
         keep: list[int] = []
         tokens: list[int] = []
+        greedy = logits.argmax(-1).tolist()  # one device sync for all greedy rows
         for slot, row in enumerate(live):
-            token = _next_token(logits[slot], options[row], generators[row])
-            out = outputs[row]
-            out.token_ids.append(token)
-            _notify(options[row], len(out.token_ids))
-            if token in stop_ids:
-                out.finish_reason = "stop"
-            elif len(out.token_ids) >= options[row].max_new_tokens:
-                out.finish_reason = "length"
-            elif _cancelled(options[row]):
-                out.finish_reason = "cancelled"
+            generator, opts = generators[row], options[row]
+            if generator is None or opts.temperature <= 0:
+                token = greedy[slot]
             else:
+                token = sample_token(logits[slot], opts.temperature, opts.top_p, generator)
+            if _record(outputs[row], token, opts, stop_ids):
                 keep.append(slot)
                 tokens.append(token)
         if not keep:
@@ -136,6 +132,21 @@ def generate_batch(
         step_pos = next_pos.view(1, -1, 1).expand(3, -1, 1)
         logits = model(step_ids, step_pos, mask, cache)[:, -1]
         next_pos = next_pos + 1
+
+
+def _record(out: RowOutput, token: int, options: DecodeOptions, stop_ids: Collection[int]) -> bool:
+    """Append ``token`` to the row; return whether the row goes on."""
+    out.token_ids.append(token)
+    _notify(options, len(out.token_ids))
+    if token in stop_ids:
+        out.finish_reason = "stop"
+    elif len(out.token_ids) >= options.max_new_tokens:
+        out.finish_reason = "length"
+    elif _cancelled(options):
+        out.finish_reason = "cancelled"
+    else:
+        return True
+    return False
 
 
 def _finished_early(options: DecodeOptions, out: RowOutput) -> bool:
@@ -169,14 +180,6 @@ def _generator(seed: int | None) -> torch.Generator:
     else:
         generator.manual_seed(seed)
     return generator
-
-
-def _next_token(
-    logits: torch.Tensor, options: DecodeOptions, generator: torch.Generator | None
-) -> int:
-    if generator is None or options.temperature <= 0:
-        return int(logits.argmax())
-    return sample_token(logits, options.temperature, options.top_p, generator)
 
 
 def _left_pad(

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -22,6 +23,11 @@ from m2_tools.engines.m2_native.checkpoint import TensorInfo, read_tensor_index,
 from m2_tools.engines.m2_native.config import M2Config
 from m2_tools.engines.m2_native.expected import estimate_weight_bytes, quantizable
 from m2_tools.engines.m2_native.modeling import M2Model
+from m2_tools.engines.m2_native.quantization import (
+    quantized_parameter,
+    replace_linears,
+    require_bitsandbytes,
+)
 from m2_tools.errors import ModelUnavailable
 
 __all__ = [
@@ -143,7 +149,7 @@ def load_model(
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise ModelUnavailable(f"checkpoint {checkpoint_dir}: {'; '.join(problems[:3])}{more}")
-    bnb = _bitsandbytes(quantization, device)
+    bnb = require_bitsandbytes(quantization, device)
     dtype_name = str(dtype).removeprefix("torch.")
     needed = estimate_weight_bytes(config, dtype_name, quantization)
     free = available_memory_bytes(device)
@@ -156,7 +162,7 @@ def load_model(
     with torch.device("meta"):
         model = M2Model(config, attn_implementation)
     if bnb is not None:
-        _replace_linears(model, bnb, quantization)
+        replace_linears(model, bnb, quantization, dtype)
     _assign_shards(model, checkpoint_dir, tensors, device, dtype, bnb, progress)
     if config.text.tie_word_embeddings:
         model.language_model.lm_head.weight = model.language_model.model.embed_tokens.weight
@@ -173,29 +179,27 @@ def _assign_shards(
     tensors: Mapping[str, TensorInfo],
     device: torch.device,
     dtype: torch.dtype,
-    bnb: object | None,
+    bnb: Any | None,
     progress: ShardProgress | None,
 ) -> None:
     shards = sorted({t.shard for t in tensors.values()})
-    # safetensors can read straight into CUDA memory; other devices go through the CPU.
-    read_device = str(device) if device.type == "cuda" else "cpu"
+    # safetensors can read straight into CUDA memory; other devices go through the
+    # CPU, and so do weights bitsandbytes is to quantize (it does so on the move).
+    read_at = str(device) if device.type == "cuda" and bnb is None else "cpu"
     for done, shard in enumerate(shards, start=1):
-        with safe_open(str(checkpoint_dir / shard), framework="pt", device=read_device) as f:
+        with safe_open(str(checkpoint_dir / shard), framework="pt", device=read_at) as f:
             for name in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
-                value = f.get_tensor(name).to(device=device, dtype=dtype)
-                _set_tensor(model, name, value, bnb)
+                value = f.get_tensor(name)
+                module_name, _, attr = name.rpartition(".")
+                module = model.get_submodule(module_name)
+                if bnb is not None and attr == "weight" and quantizable(name):
+                    module.weight = quantized_parameter(bnb, module, value, device)
+                else:
+                    value = value.to(device=device, dtype=dtype)
+                    module._parameters[attr] = nn.Parameter(value, requires_grad=False)
         logger.info("loaded shard %s (%d/%d)", shard, done, len(shards))
         if progress is not None:
             progress(done, len(shards), f"loaded {shard}")
-
-
-def _set_tensor(model: nn.Module, name: str, value: torch.Tensor, bnb: object | None) -> None:
-    module_name, _, attr = name.rpartition(".")
-    module = model.get_submodule(module_name)
-    if bnb is not None and attr == "weight" and quantizable(name):
-        module.weight = _quantized_param(bnb, module, value)  # quantizes on the move to CUDA
-        return
-    module._parameters[attr] = nn.Parameter(value, requires_grad=False)
 
 
 def _init_rotary_buffers(model: M2Model, device: torch.device) -> None:
@@ -212,54 +216,3 @@ def _init_rotary_buffers(model: M2Model, device: torch.device) -> None:
         module.register_buffer("inv_freq", inv_freq, persistent=False)
         module.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
         module.attention_scaling = scaling
-
-
-def _bitsandbytes(quantization: str, device: torch.device) -> object | None:
-    if quantization == "none":
-        return None
-    if quantization not in ("8bit", "4bit"):
-        raise ModelUnavailable(f"unknown quantization {quantization!r}; use none, 8bit or 4bit")
-    if device.type != "cuda":
-        raise ModelUnavailable(f"{quantization} quantization needs a CUDA device, not {device}")
-    try:
-        import bitsandbytes  # type: ignore[import-not-found]
-    except ImportError:
-        raise ModelUnavailable(
-            f"{quantization} quantization needs the bitsandbytes package "
-            "(pip install 'm2-tools[cuda]')"
-        ) from None
-    module: object = bitsandbytes
-    return module
-
-
-def _replace_linears(model: M2Model, bnb: object, quantization: str) -> None:
-    nn_mod = bnb.nn  # type: ignore[attr-defined]
-    for name, module in list(model.language_model.model.named_modules()):
-        full = f"language_model.model.{name}.weight"
-        if not (isinstance(module, nn.Linear) and quantizable(full)):
-            continue
-        parent_name, _, child = name.rpartition(".")
-        parent = model.language_model.model.get_submodule(parent_name)
-        bias = module.bias is not None
-        with torch.device("meta"):
-            if quantization == "8bit":
-                new = nn_mod.Linear8bitLt(
-                    module.in_features, module.out_features, bias, has_fp16_weights=False
-                )
-            else:
-                new = nn_mod.Linear4bit(
-                    module.in_features, module.out_features, bias, quant_type="nf4",
-                    compute_dtype=torch.bfloat16,
-                )  # fmt: skip
-        setattr(parent, child, new)
-
-
-def _quantized_param(bnb: object, module: nn.Module, value: torch.Tensor) -> nn.Parameter:
-    nn_mod = bnb.nn  # type: ignore[attr-defined]
-    device = value.device
-    cpu_value = value.to("cpu", torch.float16)
-    if isinstance(module, nn_mod.Linear8bitLt):
-        param = nn_mod.Int8Params(cpu_value, requires_grad=False, has_fp16_weights=False)
-    else:
-        param = nn_mod.Params4bit(cpu_value, requires_grad=False, quant_type="nf4")
-    return param.to(device)  # type: ignore[no-any-return]

@@ -181,11 +181,7 @@ class M2Processor:
 
     def prompt_text(self, system_prompt: str, user_text: str, n_images: int) -> str:
         """The prompt before image expansion, exactly as the official processor writes it."""
-        return (
-            f"<|im_start|>system\n{system_prompt}<|im_end|>\n"
-            f"<|im_start|>user\n{'<image>' * n_images}{user_text}<|im_end|>\n"
-            + _GENERATION_PROMPT[self.prompt_style]
-        )
+        return self._head(system_prompt) + "<image>" * n_images + self._tail(user_text)
 
     def prepare(
         self,
@@ -215,8 +211,7 @@ class M2Processor:
             sizes = tuple((int(w) * patch, int(h) * patch) for _, h, w in grid.tolist())
             merge = self.config.vision.spatial_merge_size**2
             counts = [int(n) // merge for n in grid.prod(-1).tolist()]
-        head = f"<|im_start|>system\n{system_prompt}<|im_end|>\n<|im_start|>user\n"
-        tail = f"{user_text}<|im_end|>\n{_GENERATION_PROMPT[self.prompt_style]}"
+        head, tail = self._head(system_prompt), self._tail(user_text)
         if not counts:
             ids = self._encode(head + tail)
         else:
@@ -257,6 +252,12 @@ class M2Processor:
             return_tensors="pt",
         )
         return out["pixel_values"], out["image_grid_thw"]
+
+    def _head(self, system_prompt: str) -> str:
+        return f"<|im_start|>system\n{system_prompt}<|im_end|>\n<|im_start|>user\n"
+
+    def _tail(self, user_text: str) -> str:
+        return f"{user_text}<|im_end|>\n{_GENERATION_PROMPT[self.prompt_style]}"
 
     def _encode(self, text: str) -> list[int]:
         ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False).ids

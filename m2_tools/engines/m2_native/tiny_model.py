@@ -627,9 +627,10 @@ def _write_weights(
 
 
 def init_random_weights_(module: torch.nn.Module, *, std: float = 0.02, seed: int = 0) -> None:
-    """Fill every parameter of ``module`` in place the way generated checkpoints are filled.
+    """Fill every parameter of ``module`` in place, drawn like a generated checkpoint's.
 
-    Works on any device (one generator per device); RMSNorm scales become 1 + noise.
+    Same distributions (normal with ``std``; RMSNorm scales 1 + noise), not the
+    same values. Works on any device, with one seeded generator per device.
     """
     generators: dict[torch.device, torch.Generator] = {}
     with torch.no_grad():
@@ -798,14 +799,14 @@ def make_tiny_model(
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, not {dtype!r}")
     spec = build_spec(preset, **overrides)
-    out = Path(out_dir).expanduser().resolve()
-    _prepare_dir(out, overwrite)
     tokenizer = _build_tokenizer(spec.bpe_vocab_size)
-    token_ids = _write_tokenizer_files(out, tokenizer)
     n_tokens = tokenizer.get_vocab_size(with_added_tokens=True)
-    vocab_size = spec.vocab_size or -(-n_tokens // 64) * 64
+    vocab_size = spec.vocab_size or -(-n_tokens // 64) * 64  # padded like Qwen's 152064
     if vocab_size < n_tokens:
         raise ValueError(f"vocab_size {vocab_size} is below the tokenizer's {n_tokens} tokens")
+    out = Path(out_dir).expanduser().resolve()
+    _prepare_dir(out, overwrite)
+    token_ids = _write_tokenizer_files(out, tokenizer)
     config = build_config(spec, token_ids, vocab_size, dtype)
     _write_json(out / "config.json", config, indent=2, newline=False)
     _write_processor_files(out, spec)

@@ -6,9 +6,10 @@ import json
 import math
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
@@ -138,9 +139,7 @@ def test_transformers_reads_the_same_tokenizer(tiny: Path, tokenizer: Tokenizer)
     assert loaded.pad_token == "<|endoftext|>"
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=200, deadline=None, database=None)
 @given(text=st.text(max_size=200))
 def test_tokenizer_round_trips_any_nfc_text(tokenizer: Tokenizer, text: str) -> None:
     assume(unicodedata.normalize("NFC", text) == text)
@@ -203,9 +202,15 @@ def test_7b_shapes_preset_has_the_real_sizes() -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"num_attention_heads": 3}, {"num_key_value_heads": 3}, {"vision_num_heads": 5}, {"x": 1}],
+    [
+        {"num_attention_heads": 3},
+        {"num_key_value_heads": 3},
+        {"vision_num_heads": 5},
+        {"vocab_size": 100},
+        {"x": 1},
+    ],
 )
-def test_refuses_sizes_the_model_cannot_have(overrides: dict[str, int], tmp_path: Path) -> None:
+def test_refuses_sizes_the_model_cannot_have(overrides: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         make_tiny_model(tmp_path / "bad", **overrides)
     assert not (tmp_path / "bad").exists()

@@ -34,9 +34,7 @@ def _record_lines(path: Path) -> int:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_sigkilled_run_resumes_with_no_item_lost_or_repeated(
-    make_reasoner, tmp_path: Path
-) -> None:
+def test_sigkilled_run_resumes_with_no_item_lost_or_repeated(make_reasoner, tmp_path: Path) -> None:
     Image.new("RGB", (32, 32), "white").save(tmp_path / "blank.png")
     items = [
         EvalItem(
@@ -52,7 +50,7 @@ def test_sigkilled_run_resumes_with_no_item_lost_or_repeated(
     items_path, out = tmp_path / "items.jsonl", tmp_path / "run"
     write_items(items, items_path)
     records = out / "records.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
 
     child = subprocess.Popen(
         [sys.executable, str(CHILD), str(items_path), str(out)],

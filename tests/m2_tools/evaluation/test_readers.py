@@ -176,7 +176,10 @@ def test_split_embedded_choices_handles_the_usual_layouts() -> None:
     assert split_embedded_choices("Q?\nChoices:\nA:40°\nB:50°") == ("Q?", ["40°", "50°"])
     assert split_embedded_choices("Q?\n(A) P\n(B) Q") == ("Q?", ["P", "Q"])
     assert split_embedded_choices("Q? Options: A. one B. two") == ("Q?", ["one", "two"])
-    assert split_embedded_choices("Mr. A. Smith met B. Jones.") == ("Mr. A. Smith met B. Jones.", None)
+    assert split_embedded_choices("Mr. A. Smith met B. Jones.") == (
+        "Mr. A. Smith met B. Jones.",
+        None,
+    )
     assert split_embedded_choices("Pick.\nB. out of order\nA. first") == (
         "Pick.\nB. out of order\nA. first",
         None,

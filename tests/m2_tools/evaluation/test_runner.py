@@ -105,7 +105,9 @@ def test_resume_runs_only_the_unrecorded_items_and_repeats_none(
     run_evaluation(make_reasoner(ScriptedEngine(default=boxed("1"))), items[:2], out, QUIET)
     engine = ScriptedEngine(default=boxed("1"))
 
-    resumed = run_evaluation(make_reasoner(engine), items, out, RunOptions(progress=False, resume=True))
+    resumed = run_evaluation(
+        make_reasoner(engine), items, out, RunOptions(progress=False, resume=True)
+    )
 
     assert (resumed.ran, resumed.skipped) == (4, 2)
     asked = sorted(re.search(r"number (\d+):", r.user_text).group(1) for r in engine.requests)
@@ -174,7 +176,9 @@ def test_concurrent_items_are_batched_by_the_service(
     options = RunOptions(progress=False, concurrency=4)
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(arun_evaluation(reasoner, _items(image_file, 4), tmp_path, options))
+        task = asyncio.ensure_future(
+            arun_evaluation(reasoner, _items(image_file, 4), tmp_path, options)
+        )
         # The first batch holds the engine until every call has reached the queue.
         await asyncio.to_thread(_wait_until, lambda: reasoner.status().queue_depth == 4)
         gate.set()

@@ -71,7 +71,9 @@ def test_mathvista_multiple_choice_compares_option_text_with_the_gold_text(item_
 
 
 @pytest.mark.parametrize(("value", "hit"), [(3.0, 1.0), (3.7, 1.0), (4.0, 0.0), (None, 0.0)])
-def test_mathvista_integers_compare_as_int_of_float(value: float | None, hit: float, item_of) -> None:
+def test_mathvista_integers_compare_as_int_of_float(
+    value: float | None, hit: float, item_of
+) -> None:
     item = item_of(benchmark="mathvista", gold="3", answer_type="integer")
 
     assert score_item(item, Prediction(value=value)).score == hit
@@ -143,7 +145,13 @@ def test_dynamath_floats_match_within_a_thousandth(value: float, hit: float, ite
 
 @pytest.mark.parametrize(
     ("gold", "choice", "hit"),
-    [("A,C", "A,C", 1.0), ("A,C", "C,A", 1.0), ("A,C", "A", 0.0), ("B", "B", 1.0), ("B", "B,C", 0.0)],
+    [
+        ("A,C", "A,C", 1.0),
+        ("A,C", "C,A", 1.0),
+        ("A,C", "A", 0.0),
+        ("B", "B", 1.0),
+        ("B", "B,C", 0.0),
+    ],
 )
 def test_logicvista_needs_the_exact_set_of_letters(
     gold: str, choice: str, hit: float, item_of

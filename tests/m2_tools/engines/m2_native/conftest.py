@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from PIL import Image
 
 from m2_tools.engines.base import GenerationRequest
@@ -16,6 +17,16 @@ from m2_tools.engines.m2_native import M2NativeEngine
 from m2_tools.settings import Settings
 
 CASES = ("math_mc", "spatial_jpeg", "text_only")
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """Run the tiny model on one thread: its matrices are too small to share, and on a
+    busy machine thread hand-offs made these tests ten times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +38,10 @@ def checkpoint_dir(fixture_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def cases(fixture_dir: Path) -> dict[str, Any]:
     """``reference/cases.json``."""
-    return json.loads((fixture_dir / "reference" / "cases.json").read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(
+        (fixture_dir / "reference" / "cases.json").read_text(encoding="utf-8")
+    )
+    return loaded
 
 
 @pytest.fixture(scope="session")

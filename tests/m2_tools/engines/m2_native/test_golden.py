@@ -110,7 +110,8 @@ def _teacher_forced_logits(
         embeds = None
         if prompt.pixel_values is not None and prompt.image_grid_thw is not None:
             embeds = engine.model.embed_images(prompt.pixel_values, prompt.image_grid_thw)
-        return engine.model(ids, positions, None, None, embeds, logits_to_keep=0)[0]
+        logits: torch.Tensor = engine.model(ids, positions, None, None, embeds, logits_to_keep=0)
+        return logits[0]
 
 
 @pytest.mark.parametrize("case", CASES)
