@@ -142,6 +142,7 @@ def _report(checkpoint: Path, stored: str, load_dtype: str, generate_s: float | 
         ("load time", f"{child['load_s']:.1f} s"),
         ("peak - baseline", f"{grown / 1e9:.3f} GB"),
         ("ratio", f"{ratio:.3f} (target <= {TARGET_RATIO})"),
+        ("per loaded byte", f"{grown / child['weights']:.3f} (when the load dtype is wider)"),
     ]
     for name, value in rows:
         print(f"{name:<16} {value}")
@@ -158,6 +159,7 @@ def _report(checkpoint: Path, stored: str, load_dtype: str, generate_s: float | 
         "weights_bytes": child["weights"],
         "load_s": round(child["load_s"], 2),
         "ratio": round(ratio, 4),
+        "ratio_to_loaded_weights": round(grown / child["weights"], 4),
         "target": TARGET_RATIO,
         "ok": ok,
     }

@@ -123,11 +123,11 @@ class LocalFiles:
                 raise ImageNotFound(f"{name} cannot be resolved (symbolic link loop)") from None
             resolved = None
         if resolved is None or not lexical_ok or not self._inside(resolved):
-            allowed = ", ".join(str(d) for d in self._roots)
+            # Why: the directories are not named, so remote callers learn no server paths.
             raise ImageNotAllowed(
-                f"{name} (read as a file path) is outside the allowed directories "
-                f"({allowed}); move the image there, or send it as base64, a data: URI "
-                "or an http(s) URL"
+                f"{name} (read as a file path) is outside the directories this server reads "
+                "images from (its --allow-dir / M2_ALLOWED_DIRS); move the image there, or send "
+                "it as base64, a data: URI or an http(s) URL"
             )
         return resolved
 

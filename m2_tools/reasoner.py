@@ -232,8 +232,10 @@ class M2Reasoner:
     def _prepare(self, name: str, arguments: Mapping[str, Any]) -> _Call:
         try:
             spec = tool_spec(name)
-        except KeyError:
-            raise InvalidArgument(f"unknown tool {name!r}") from None
+        except (KeyError, TypeError):  # TypeError: an unhashable name
+            raise InvalidArgument(f"unknown tool {str(name)[:80]!r}") from None
+        if not isinstance(arguments, Mapping):
+            raise InvalidArgument("arguments must be an object of the tool's input fields")
         try:
             args = spec.input_model.model_validate(dict(arguments))
         except ValidationError as exc:

@@ -276,7 +276,7 @@ def _check_model(settings: Settings, info: _TorchInfo) -> list[Check]:
 
     ref = settings.model
     try:
-        resolved = resolve_checkpoint(ref, allow_download=False, token=settings.auth_token)
+        resolved = resolve_checkpoint(ref, allow_download=False)
     except ModelUnavailable as exc:
         return [Check("model", "fail", _one_line(exc.message), _resolve_fix(ref))]
     where = f"{resolved.path} ({resolved.source}"

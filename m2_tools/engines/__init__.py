@@ -28,7 +28,15 @@ __all__ = [
 
 
 def create_engine(settings: Settings) -> Engine:
-    """Build the default engine for ``settings`` without loading it (torch is imported here)."""
+    """Build the default engine for ``settings`` without loading it (torch is imported here).
+
+    Raises:
+        ModelUnavailable: The model cannot be found locally nor downloaded.
+    """
+    from m2_tools.engines.m2_native.checkpoint import resolve_checkpoint
+
+    # Why: a missing model fails in milliseconds here, not after the multi-second torch import.
+    resolve_checkpoint(settings.model)
     from m2_tools.engines.m2_native import M2NativeEngine
 
     return M2NativeEngine(settings)

@@ -39,3 +39,12 @@ def test_importing_the_package_and_cli_loads_neither_the_sdk_nor_torch() -> None
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == "[]"
+
+
+def test_python_dash_m_mcp_server_is_the_serve_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_server", "--help"], capture_output=True, text=True, check=True
+    )
+
+    assert "--transport" in done.stdout
+    assert "--lazy-load" in done.stdout

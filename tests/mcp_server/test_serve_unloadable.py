@@ -23,8 +23,7 @@ FAILURE_WITHIN_S = 60.0
     "model",
     [
         pytest.param("inclusionAI/M2-Reasoning", id="hub-id-offline"),
-        # The same path through the server; slow only because every process imports torch.
-        pytest.param("{tmp}/no-such-model", id="missing-directory", marks=pytest.mark.slow),
+        pytest.param("{tmp}/no-such-model", id="missing-directory"),
     ],
 )
 async def test_unloadable_model_lists_tools_at_once_and_calls_fail_with_model_unavailable(

@@ -145,3 +145,10 @@ async def test_calls_from_several_clients_share_one_reasoner(
         b = await second.call_tool("visual_math_reason", {"question": "two"})
 
     assert not a.is_error and not b.is_error
+
+
+async def test_a_bearer_token_guards_http_only(make_reasoner: ReasonerFactory) -> None:
+    async with connect(make_reasoner(auth_token="s3cret")) as client:
+        result = await client.call_tool("visual_math_reason", {"question": "q"})
+
+    assert not result.is_error

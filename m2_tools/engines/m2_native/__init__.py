@@ -2,23 +2,27 @@
 
 Public API (each module lists its names in ``__all__``):
 
-- :mod:`.config`: ``load_config(dir) -> M2Config``, ``parse_config(raw)``; typed
-  ``VisionConfig``, ``TextConfig``, ``SpecialTokenIds``.
-- :mod:`.checkpoint` (no torch import): ``resolve_checkpoint(ref) -> ResolvedCheckpoint``
-  (local dir, hub cache, then a prompt download attempt), ``read_tensor_index(dir)``
-  (safetensors headers only), ``validate_tensors(tensors, config) -> problems``,
+- :mod:`.config` (no torch): ``load_config(dir) -> M2Config``, ``parse_config(raw)``;
+  typed ``VisionConfig``, ``TextConfig``, ``SpecialTokenIds``; ``rope_mode`` is
+  ``m_rope`` or ``1d`` (``use_llm_3drope`` false), anything else is refused.
+- :mod:`.checkpoint` (no torch): ``resolve_checkpoint(ref, allow_download=, token=,
+  cache_dir=) -> ResolvedCheckpoint`` (local dir, then hub cache, then a prompt
+  download attempt), ``read_tensor_index(dir) -> {name: TensorInfo}`` (headers
+  only), ``validate_tensors(tensors, config) -> problems``, and
   ``inspect_checkpoint(ref) -> CheckpointReport`` for ``m2-tools doctor``.
-- :mod:`.expected` (no torch import): ``expected_tensor_shapes(config)``,
+- :mod:`.expected` (no torch): ``expected_tensor_shapes(config)``,
   ``estimate_weight_bytes(config, dtype, quantization)``,
   ``estimate_memory_bytes(config, dtype, quantization, batch_size=, context_tokens=)``.
-- :mod:`.modeling`: ``M2Model`` (``vision_model``, ``linear_proj``, ``language_model``)
-  and ``rope_positions`` (3-D mRoPE positions).
-- :mod:`.loading`: ``load_model(dir, config, device=, dtype=, ...) -> M2Model``,
-  ``resolve_device``, ``resolve_dtype``, ``available_memory_bytes``.
-- :mod:`.processor`: ``M2Processor`` (prompt text, image pre-resize and patches,
-  tokenisation and ``<imagePatch>`` expansion, left-padded batches).
-- :mod:`.generation`: ``generate_batch`` (KV-cached greedy/sampled decoding of
-  a left-padded batch, per-row stop, seed, callback and cancel).
+- :mod:`.modeling`: ``M2Model`` (``vision_model``, ``linear_proj``,
+  ``language_model``; ``embed_images``, ``forward``) and ``rope_positions``.
+- :mod:`.loading`: ``load_model(dir, config, device=, dtype=, attn_implementation=,
+  quantization=, progress=) -> M2Model``, ``resolve_device``, ``resolve_dtype``,
+  ``resolve_attention``, ``available_memory_bytes``.
+- :mod:`.quantization`: bitsandbytes 8-/4-bit decoder weights (CUDA only).
+- :mod:`.processor`: ``M2Processor`` (official prompt text, smart resize, patches,
+  ``<imagePatch>`` expansion, 3-D positions) → ``PreparedPrompt``.
+- :mod:`.generation`: ``generate_batch(model, prompts, options, stop_ids=, pad_id=)``
+  with per-row ``DecodeOptions`` → ``RowOutput``; ``sample_token``.
 - :mod:`.engine`: ``M2NativeEngine(settings)``, the :class:`~m2_tools.engines.base.Engine`.
 
 Importing this package does not import torch; ``M2NativeEngine`` is resolved lazily.

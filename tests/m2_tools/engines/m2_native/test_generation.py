@@ -14,7 +14,7 @@ from PIL import Image
 from m2_tools.engines.base import GenerationRequest, GenerationResult
 from m2_tools.engines.m2_native import M2NativeEngine
 from m2_tools.engines.m2_native.generation import sample_token
-from m2_tools.errors import InvalidArgument
+from m2_tools.errors import InvalidArgument, ModelUnavailable
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
 from m2_tools.settings import Settings
 
@@ -180,3 +180,21 @@ def test_nucleus_sampling_with_tiny_top_p_takes_the_most_likely_token() -> None:
     generator = torch.Generator().manual_seed(0)
     assert {sample_token(logits, 1.0, 1e-6, generator) for _ in range(20)} == {1}
     assert {sample_token(logits, 1.0, 1.0, generator) for _ in range(200)} >= {1, 2}
+
+
+def test_refuses_a_prompt_beyond_the_context(engine: M2NativeEngine) -> None:
+    long_text = build_user_text("why? " * 5000)
+    (result,) = engine.generate([GenerationRequest(SYSTEM_PROMPT, long_text)])
+    assert isinstance(result.error, InvalidArgument)
+
+
+def test_rows_fail_with_model_unavailable_before_load_and_after_close(
+    checkpoint_dir: Path,
+) -> None:
+    engine = M2NativeEngine(Settings(model=str(checkpoint_dir), device="cpu"))
+    request = GenerationRequest(SYSTEM_PROMPT, build_user_text("Hi?"), max_new_tokens=2)
+    assert isinstance(engine.generate([request])[0].error, ModelUnavailable)
+    engine.load()
+    assert engine.generate([request])[0].error is None
+    engine.close()
+    assert isinstance(engine.generate([request])[0].error, ModelUnavailable)
