@@ -40,6 +40,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 FUZZ_MCP = settings(FUZZ, max_examples=40)
+FUZZ_HTTP = settings(FUZZ, max_examples=80)
 
 TOOL_NAMES = sorted(TOOLS)
 IMAGE = png_data_uri(8, 8)
@@ -382,7 +383,7 @@ hostile_bodies = (
 )
 
 
-@FUZZ
+@FUZZ_HTTP
 @given(body=hostile_bodies)
 def test_http_endpoint_answers_any_body_without_a_server_error(http_url: str, body: bytes) -> None:
     response = httpx.post(http_url, content=body, headers=HEADERS, timeout=WAIT_S)

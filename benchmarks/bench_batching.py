@@ -1,0 +1,251 @@
+"""Dynamic batching: concurrent calls through the service versus one at a time and a raw batch.
+
+Run ``python benchmarks/bench_batching.py``. A random-weight M2 checkpoint is written
+with ``make_tiny_model`` at a size where the forward pass, not Python, is the cost
+(hidden 512, 4 layers, about 11 M parameters: 44 MB of float32 weights, more than
+the CPU caches hold). Then, in each round and on the same 16 questions:
+
+- **ceiling**: one ``engine.generate`` call with all 16 rows;
+- **concurrent**: 16 ``M2Reasoner.arun_tool`` calls gathered at once
+  (``max_batch_size=16``), which the worker should run as one batch;
+- **one at a time**: the same 16 calls awaited in turn.
+
+Decoding is greedy with a fixed ``max_new_tokens``; the cache is off. Each mode's
+time is the median over the rounds, and the rounds rotate the order of the modes
+so that a slow spell of a shared machine does not land on one mode only. It prints
+a table, the batch sizes the worker formed, one JSON line, and exits 1 when a target
+is missed (concurrent ≥ 0.8 × ceiling and ≥ 2 × one at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from m2_tools import M2Reasoner, Settings
+from m2_tools.engines.base import (
+    Engine,
+    EngineInfo,
+    GenerationRequest,
+    GenerationResult,
+    LoadProgress,
+)
+from m2_tools.engines.m2_native import M2NativeEngine
+from m2_tools.engines.m2_native.tiny_model import make_tiny_model
+from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
+
+TOOL = "visual_math_reason"
+TARGET_OF_CEILING = 0.8
+TARGET_OVER_SERIAL = 2.0
+
+
+class BatchRecorder:
+    """Passes every call to the native engine and notes the size of each batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.batch_sizes: list[int] = []
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._engine.info
+
+    @property
+    def max_batch_size(self) -> int:
+        return self._engine.max_batch_size
+
+    def load(self, progress: LoadProgress | None = None) -> None:
+        self._engine.load(progress)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        self.batch_sizes.append(len(requests))
+        return self._engine.generate(requests)
+
+    def close(self) -> None:
+        self._engine.close()
+
+
+def questions(count: int) -> list[str]:
+    return [f"Question {i}: what is {i} plus {i + 3}?" for i in range(count)]
+
+
+def raw_requests(
+    settings: Settings, texts: Sequence[str], max_new_tokens: int
+) -> list[GenerationRequest]:
+    """The rows the service builds for these questions (greedy, no images)."""
+    return [
+        GenerationRequest(
+            system_prompt=SYSTEM_PROMPT,
+            user_text=build_user_text(text, None),
+            max_new_tokens=max_new_tokens,
+            max_pixels=settings.max_pixels,
+        )
+        for text in texts
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--intermediate-size", type=int, default=1408)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=Settings.model_fields["batch_wait_ms"].default
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: steadier figures on a shared machine)",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
+        checkpoint = make_tiny_model(
+            Path(tmp) / "model",
+            preset="small",
+            hidden_size=args.hidden_size,
+            intermediate_size=args.intermediate_size,
+            num_hidden_layers=args.layers,
+        )
+        settings = Settings(
+            model=str(checkpoint),
+            device="cpu",
+            dtype="float32",
+            max_batch_size=args.requests,
+            queue_size=max(64, args.requests),
+            batch_wait_ms=args.batch_wait_ms,
+            cache_size=0,
+            allowed_dirs=(),
+        )
+        engine = BatchRecorder(M2NativeEngine(settings))
+        with M2Reasoner(settings, engine=engine) as reasoner:
+            if not reasoner.wait_until_loaded(300) or reasoner.status().state != "ready":
+                print(f"the model did not load: {reasoner.status().reason}", file=sys.stderr)
+                return 2
+            results = asyncio.run(measure(reasoner, engine, settings, args))
+    load_after = os.getloadavg()
+
+    times = {mode: statistics.median(runs) for mode, runs in results["seconds"].items()}
+    tokens = results["tokens"]
+    of_ceiling = times["ceiling"] / times["concurrent"]
+    over_serial = times["one_at_a_time"] / times["concurrent"]
+    met = {
+        f"concurrent >= {TARGET_OF_CEILING} x ceiling": of_ceiling >= TARGET_OF_CEILING,
+        f"concurrent >= {TARGET_OVER_SERIAL} x one at a time": over_serial >= TARGET_OVER_SERIAL,
+    }
+
+    print(f"{args.requests} requests x {args.max_new_tokens} new tokens, greedy, "
+          f"{args.rounds} rounds, torch threads {args.threads}")  # fmt: skip
+    print(f"{'mode':<15}{'median s':>10}{'req/s':>9}{'tokens/s':>10}{'runs (s)':>28}")
+    for mode in ("ceiling", "concurrent", "one_at_a_time"):
+        runs = " ".join(f"{s:.2f}" for s in results["seconds"][mode])
+        print(
+            f"{mode:<15}{times[mode]:>10.2f}{args.requests / times[mode]:>9.2f}"
+            f"{tokens[mode] / times[mode]:>10.1f}{runs:>28}"
+        )
+    print(f"concurrent / ceiling throughput: {of_ceiling:.2f} (target >= {TARGET_OF_CEILING})")
+    print(f"concurrent / one at a time:      {over_serial:.2f} (target >= {TARGET_OVER_SERIAL})")
+    print(f"batches formed by the worker in the concurrent runs: {results['concurrent_batches']}")
+    record = {
+        "benchmark": "batching",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "torch_threads": args.threads,
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in load_after],
+        },
+        "config": {
+            "requests": args.requests,
+            "max_new_tokens": args.max_new_tokens,
+            "rounds": args.rounds,
+            "hidden_size": args.hidden_size,
+            "intermediate_size": args.intermediate_size,
+            "layers": args.layers,
+            "batch_wait_ms": args.batch_wait_ms,
+        },
+        "median_s": {mode: round(t, 4) for mode, t in times.items()},
+        "runs_s": {mode: [round(t, 4) for t in runs] for mode, runs in results["seconds"].items()},
+        "tokens": tokens,
+        "concurrent_of_ceiling": round(of_ceiling, 3),
+        "concurrent_over_one_at_a_time": round(over_serial, 3),
+        "concurrent_batches": results["concurrent_batches"],
+        "targets_met": met,
+    }
+    print(json.dumps(record))
+    return 0 if all(met.values()) else 1
+
+
+async def measure(
+    reasoner: M2Reasoner, engine: BatchRecorder, settings: Settings, args: argparse.Namespace
+) -> dict[str, Any]:
+    texts = questions(args.requests)
+    rows = raw_requests(settings, texts, args.max_new_tokens)
+
+    def ceiling() -> int:
+        return sum(result.completion_tokens for result in engine.generate(rows))
+
+    async def concurrent() -> int:
+        calls = [
+            reasoner.arun_tool(TOOL, {"question": text, "max_new_tokens": args.max_new_tokens})
+            for text in texts
+        ]
+        return sum(result.usage.completion_tokens for result in await asyncio.gather(*calls))
+
+    async def one_at_a_time() -> int:
+        total = 0
+        for text in texts:
+            result = await reasoner.arun_tool(
+                TOOL, {"question": text, "max_new_tokens": args.max_new_tokens}
+            )
+            total += result.usage.completion_tokens
+        return total
+
+    # Warm-up: first calls pay for lazy initialisation in torch and the tokenizer.
+    engine.generate(rows[:2])
+    await reasoner.arun_tool(TOOL, {"question": "warm-up", "max_new_tokens": 16})
+
+    seconds: dict[str, list[float]] = {"ceiling": [], "concurrent": [], "one_at_a_time": []}
+    tokens: dict[str, int] = {}
+    concurrent_batches: list[list[int]] = []
+    modes = list(seconds)
+    for round_index in range(args.rounds):
+        order = modes[round_index % 3 :] + modes[: round_index % 3]
+        for mode in order:
+            started = time.perf_counter()
+            if mode == "ceiling":
+                produced = ceiling()
+            elif mode == "concurrent":
+                first = len(engine.batch_sizes)
+                produced = await concurrent()
+                concurrent_batches.append(engine.batch_sizes[first:])
+            else:
+                produced = await one_at_a_time()
+            seconds[mode].append(time.perf_counter() - started)
+            tokens[mode] = produced
+    return {"seconds": seconds, "tokens": tokens, "concurrent_batches": concurrent_batches}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
