@@ -60,6 +60,9 @@ __all__ = ["AsyncProgressCallback", "M2Reasoner", "ProgressCallback"]
 
 logger = logging.getLogger(__name__)
 
+_CONCURRENT_DECODES = 4
+_PROGRESS_INTERVAL_S = 0.1
+
 
 @dataclass
 class _Call:
@@ -100,7 +103,14 @@ class M2Reasoner:
         self.settings = settings if settings is not None else Settings()
         self._intake = intake if intake is not None else ImageIntake.from_settings(self.settings)
         self._cache = ResultCache(self.settings.cache_size)
-        self._scheduler: Scheduler | None = None
+        self._scheduler = Scheduler(
+            capacity=self.settings.queue_size,
+            max_batch_size=self.settings.max_batch_size,
+            batch_wait_s=self.settings.batch_wait_ms / 1000,
+        )
+        # Why: decoding is memory-hungry (a 50 MP image is 150 MB decoded); calls holding a
+        # slot may decode only a few at a time.
+        self._decode_slots = threading.BoundedSemaphore(_CONCURRENT_DECODES)
         self._info = (
             engine.info if engine is not None else EngineInfo(self.settings.model, "m2-native")
         )
@@ -122,7 +132,6 @@ class M2Reasoner:
 
     def status(self) -> ServiceStatus:
         """The model's state, the queue and the cache, for health checks."""
-        scheduler = self._scheduler
         progress = self._loader.last_progress
         return ServiceStatus(
             model=self.settings.model,
@@ -134,7 +143,7 @@ class M2Reasoner:
             if progress and self._loader.state == "loading"
             else None,
             load_seconds=self._loader.load_seconds,
-            queue_depth=scheduler.depth if scheduler else 0,
+            queue_depth=self._scheduler.depth,
             queue_capacity=self.settings.queue_size,
             cache_entries=len(self._cache),
             cache_hits=self._cache.hits,
@@ -150,12 +159,13 @@ class M2Reasoner:
         """
         call = self._prepare(name, arguments)
         notify = guarded(progress) if progress else ignore
-        call.images = self._intake.load_all(call.args.images)
-        cached = self._after_intake(call)
-        if cached is not None:
-            return cached
-        self._wait_for_model(call, notify)
-        job = self._submit(call, notify)
+        with self._scheduler.reserve() as slot:
+            call.images = self._load_images(call)
+            cached = self._after_intake(call)
+            if cached is not None:
+                return cached
+            self._wait_for_model(call, notify)
+            job = slot.submit(self._rows(call, notify), call.cancel)
         try:
             results = job.future.result(timeout=call.remaining())
         except FutureTimeout:
@@ -173,12 +183,13 @@ class M2Reasoner:
         """Async :meth:`run_tool`; cancelling the awaiting task stops the generation."""
         call = self._prepare(name, arguments)
         async with ProgressPump(progress) as notify:
-            call.images = await asyncio.to_thread(self._intake.load_all, call.args.images)
-            cached = self._after_intake(call)
-            if cached is not None:
-                return cached
-            await self._await_model(call, notify)
-            job = self._submit(call, notify)
+            with self._scheduler.reserve() as slot:
+                call.images = await asyncio.to_thread(self._load_images, call)
+                cached = self._after_intake(call)
+                if cached is not None:
+                    return cached
+                await self._await_model(call, notify)
+                job = slot.submit(self._rows(call, notify), call.cancel)
             try:
                 results = await asyncio.wait_for(asyncio.wrap_future(job.future), call.remaining())
             except TimeoutError:
@@ -215,8 +226,7 @@ class M2Reasoner:
 
     def close(self) -> None:
         """Stop the worker and release the model."""
-        if self._scheduler is not None:
-            self._scheduler.close()
+        self._scheduler.close()
         engine = self._loader.engine
         if engine is not None:
             engine.close()
@@ -322,16 +332,25 @@ class M2Reasoner:
         detail = f" ({progress.message})" if progress else ""
         raise ModelLoading(f"the model is still loading{detail}; retry in a few seconds")
 
-    def _submit(self, call: _Call, notify: Notify) -> Job:
-        assert self._scheduler is not None, "the worker starts when the model is ready"
+    def _load_images(self, call: _Call) -> list[LoadedImage]:
+        with self._decode_slots:
+            return self._intake.load_all(call.args.images)
+
+    def _rows(self, call: _Call, notify: Notify) -> list[GenerationRequest]:
+        """One generation request per sample, reporting progress at most every 0.1 s."""
         args = call.args
         samples = args.samples
         budget = float(args.max_new_tokens * samples)
         counts = [0] * samples
+        last_report = [0.0]
 
         def on_token_for(row: int) -> Callable[[int], None]:
             def on_token(n: int) -> None:
                 counts[row] = n
+                now = time.perf_counter()
+                if now - last_report[0] < _PROGRESS_INTERVAL_S:
+                    return
+                last_report[0] = now
                 done = sum(counts)
                 notify(ProgressEvent("generating", done, budget, f"{done} tokens generated"))
 
@@ -340,7 +359,7 @@ class M2Reasoner:
         user_text = build_user_text(args.question, args.choices)
         images = tuple(image.image for image in call.images)
         seed_base = int(call.key[:8], 16)
-        rows = [
+        return [
             GenerationRequest(
                 system_prompt=SYSTEM_PROMPT,
                 user_text=user_text,
@@ -354,7 +373,6 @@ class M2Reasoner:
             )
             for row in range(samples)
         ]
-        return self._scheduler.submit(rows, call.cancel)
 
     def _finish(self, call: _Call, job: Job, results: Sequence[GenerationResult]) -> M2Result:
         for result in results:
@@ -420,14 +438,7 @@ class M2Reasoner:
 
     def _start_worker(self, engine: Engine) -> None:
         self._info = engine.info
-        scheduler = Scheduler(
-            engine,
-            capacity=self.settings.queue_size,
-            max_batch_size=self.settings.max_batch_size,
-            batch_wait_s=self.settings.batch_wait_ms / 1000,
-        )
-        scheduler.start()
-        self._scheduler = scheduler
+        self._scheduler.start(engine)
 
     def _timeout(self) -> RequestTimeout:
         return RequestTimeout(

@@ -1,11 +1,13 @@
-"""One worker thread owns the engine; concurrent calls share its batched forward passes.
+r"""One worker thread owns the engine; concurrent calls share its batched forward passes.
 
-Callers :meth:`Scheduler.submit` a *job* (one tool call: one row per sample) and
-wait on its future. The worker gathers rows from the head of the queue into a
-batch — up to ``max_batch_size`` rows, waiting at most ``batch_wait_s`` while new
-rows keep arriving — and runs them in one ``engine.generate`` call. A row that
-fails or is cancelled does not fail its batch-mates. The queue is bounded in
-jobs: a full queue refuses with :class:`~m2_tools.errors.Busy`.
+A call first :meth:`Scheduler.reserve`\ s a slot — before its images are decoded,
+so a full queue refuses with :class:`~m2_tools.errors.Busy` at once and bounds the
+work in progress — then submits a *job* (one row per sample) through that slot and
+waits on its future. The worker gathers rows from the head of the queue into a
+batch of up to ``max_batch_size`` rows; while other reserved calls are still on
+their way it waits for them, at most ``batch_wait_s``, so a lone call never waits.
+It runs each batch in one ``engine.generate`` call. A row that fails or is
+cancelled does not fail its batch-mates.
 """
 
 from __future__ import annotations
@@ -21,13 +23,9 @@ from dataclasses import dataclass, field
 from m2_tools.engines.base import Engine, GenerationRequest, GenerationResult
 from m2_tools.errors import Busy, InternalError
 
-__all__ = ["Job", "Scheduler"]
+__all__ = ["Job", "Scheduler", "Slot"]
 
 logger = logging.getLogger(__name__)
-
-# Why: a lone request should not pay the whole batch window; the worker stops
-# gathering as soon as no new row arrived for this long.
-_QUIET_GAP_S = 0.002
 
 
 @dataclass(eq=False)
@@ -79,55 +77,65 @@ class _Row:
 class Scheduler:
     """A bounded request queue drained by one worker thread that owns the engine."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        capacity: int,
-        max_batch_size: int,
-        batch_wait_s: float,
-    ) -> None:
-        self._engine = engine
+    def __init__(self, *, capacity: int, max_batch_size: int, batch_wait_s: float) -> None:
+        self._engine: Engine | None = None
         self._capacity = capacity
-        self._max_batch = max(1, min(max_batch_size, engine.max_batch_size))
+        self._max_batch = max(1, max_batch_size)
         self._batch_wait_s = batch_wait_s
         self._rows: collections.deque[_Row] = collections.deque()
         self._jobs_in_flight = 0
+        self._reserved = 0
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
 
     @property
     def depth(self) -> int:
-        """Jobs waiting or running."""
-        return self._jobs_in_flight
+        """Calls holding a slot: reserved, waiting or running."""
+        return self._jobs_in_flight + self._reserved
 
     @property
     def capacity(self) -> int:
         """The most jobs that may wait or run at once."""
         return self._capacity
 
-    def start(self) -> None:
-        """Start the worker thread (idempotent)."""
+    def start(self, engine: Engine) -> None:
+        """Hand the worker its engine and start it (idempotent)."""
         with self._cond:
             if self._thread is None:
+                self._engine = engine
+                self._max_batch = max(1, min(self._max_batch, engine.max_batch_size))
                 self._thread = threading.Thread(target=self._work, name="m2-worker", daemon=True)
                 self._thread.start()
 
-    def submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
-        """Queue one call's rows; raise :class:`Busy` when the queue is full."""
-        job = Job(tuple(requests), cancel, _on_cancel=self._drop_queued)
+    def reserve(self) -> Slot:
+        """Take a slot for one call; raise :class:`Busy` when every slot is taken."""
         with self._cond:
             if self._closed:
                 raise InternalError("the service is shutting down")
-            if self._jobs_in_flight >= self._capacity:
+            if self._jobs_in_flight + self._reserved >= self._capacity:
                 raise Busy(
                     f"the request queue is full ({self._capacity} calls in flight); retry shortly"
                 )
+            self._reserved += 1
+        return Slot(self)
+
+    def _submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
+        job = Job(tuple(requests), cancel, _on_cancel=self._drop_queued)
+        with self._cond:
+            if self._closed:
+                self._reserved -= 1
+                raise InternalError("the service is shutting down")
+            self._reserved -= 1
             self._jobs_in_flight += 1
             self._rows.extend(_Row(job, i) for i in range(len(job.requests)))
-            self._cond.notify()
+            self._cond.notify_all()
         return job
+
+    def _release(self) -> None:
+        with self._cond:
+            self._reserved -= 1
+            self._cond.notify_all()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker; queued jobs end as cancelled."""
@@ -167,15 +175,13 @@ class Scheduler:
                 return None
             batch = self._take(self._max_batch)
             deadline = time.perf_counter() + self._batch_wait_s
-            while len(batch) < self._max_batch:
+            # Why: only calls already holding a slot can join; with none on its way, run now.
+            while len(batch) < self._max_batch and self._reserved > 0:
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     break
-                self._cond.wait(min(left, _QUIET_GAP_S))
-                more = self._take(self._max_batch - len(batch))
-                if not more:
-                    break
-                batch.extend(more)
+                self._cond.wait(left)
+                batch.extend(self._take(self._max_batch - len(batch)))
         return batch
 
     def _take(self, limit: int) -> list[_Row]:
@@ -196,6 +202,7 @@ class Scheduler:
         for row in batch:
             if row.job.started_at is None:
                 row.job.started_at = now
+        assert self._engine is not None, "the worker runs only after start(engine)"
         try:
             results = self._engine.generate([r.job.requests[r.index] for r in batch])
             if len(results) != len(batch):
@@ -212,3 +219,30 @@ class Scheduler:
         with self._cond:
             if row.job._settle(row.index, result):
                 self._jobs_in_flight -= 1
+
+
+class Slot:
+    """A call's place in the queue, taken before its images are decoded.
+
+    Use it as a context manager: leaving it without :meth:`submit` (a cache hit, an
+    error) gives the place back.
+    """
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        self._open = True
+
+    def submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
+        """Queue the call's rows in this slot; the slot is then the job's until it ends."""
+        if not self._open:
+            raise RuntimeError("this slot was already used")
+        self._open = False
+        return self._scheduler._submit(requests, cancel)
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._open:
+            self._open = False
+            self._scheduler._release()

@@ -54,5 +54,5 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 @pytest.fixture
 def wait_until() -> Callable[..., bool]:
-    """``wait_until(predicate, timeout=10.0)``: a bounded wait for a condition; True when it held."""
+    """``wait_until(predicate, timeout=10.0)``: a bounded wait; True when the condition held."""
     return _wait_until

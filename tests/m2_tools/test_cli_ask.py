@@ -88,10 +88,9 @@ def test_refuses_an_image_outside_the_allowed_dirs(
 ) -> None:
     outside = fixture_dir / "images" / "rhombus.png"
 
-    code = main(
-        ["ask", "--model", str(fixture_dir / "checkpoint"), "--allow-dir", str(tmp_path)]
-        + ["--question", "q", "--image", str(outside)]
-    )
+    model = str(fixture_dir / "checkpoint")
+    args = ["ask", "--model", model, "--allow-dir", str(tmp_path), "--question", "q"]
+    code = main([*args, "--image", str(outside)])
 
     assert code == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "image_not_allowed"

@@ -1,7 +1,9 @@
 """Dynamic batching: concurrent calls share engine calls, and rows stay independent.
 
 The worker is held inside the scripted engine (its ``generate_gate``) while calls
-queue up, so which rows share a batch is decided by the test, not by timing.
+queue up, so which rows share a batch is decided by the test, not by timing. The
+last test watches the native engine's decode loop on the golden tiny checkpoint:
+rows that reach their own token limit leave the batch, so they stop costing compute.
 """
 
 from __future__ import annotations
@@ -213,13 +215,13 @@ async def test_cancelling_a_queued_call_frees_its_slot_at_once(
 def test_scheduler_settles_a_cancelled_queued_job_without_the_worker() -> None:
     gate = threading.Event()
     engine = ScriptedEngine(generate_gate=gate)
-    scheduler = Scheduler(engine, capacity=2, max_batch_size=8, batch_wait_s=0)
-    scheduler.start()
+    scheduler = Scheduler(capacity=2, max_batch_size=8, batch_wait_s=0)
+    scheduler.start(engine)
     row = GenerationRequest(system_prompt="s", user_text="u", max_new_tokens=16)
     try:
-        running = scheduler.submit([row], threading.Event())
+        running = scheduler.reserve().submit([row], threading.Event())
         assert engine.generate_started.wait(WAIT_S)
-        waiting = scheduler.submit([row, row], threading.Event())
+        waiting = scheduler.reserve().submit([row, row], threading.Event())
         assert scheduler.depth == 2
 
         waiting.request_cancel()
