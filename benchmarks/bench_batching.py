@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import machine, now_utc
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.base import (
@@ -167,15 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"batches formed by the worker in the concurrent runs: {results['concurrent_batches']}")
     record = {
         "benchmark": "batching",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "torch_threads": args.threads,
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-        },
+        "date": now_utc(),
+        "machine": machine(args.threads, load_before, load_after),
         "config": {
             "requests": args.requests,
             "max_new_tokens": args.max_new_tokens,

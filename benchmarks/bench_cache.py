@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import machine, now_utc, percentile
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.m2_native.tiny_model import make_tiny_model
@@ -34,15 +33,6 @@ from m2_tools.schemas import M2Result
 
 FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "m2-tiny-reference"
 CHOICES = ["11.3", "22.4", "22.6", "25.6"]
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100), linearly interpolated."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def timed_call(reasoner: M2Reasoner, arguments: dict[str, Any]) -> tuple[float, M2Result]:
@@ -144,15 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     met = all(row["hit_p95"] < row["miss_p50"] for row in figures.values())
     record = {
         "benchmark": "cache",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "torch_threads": args.threads,
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-        },
+        "date": now_utc(),
+        "machine": machine(args.threads, load_before, load_after),
         "config": {
             "checkpoint": str(args.checkpoint) if args.checkpoint else "make_tiny_model small",
             "steps": args.steps,

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from _common import machine, now_utc, percentile
 from mcp import Client
 
 from m2_tools import M2Reasoner, Settings
@@ -44,15 +43,6 @@ QUESTION = "Rhombus QRST has an area of 137.9 square meters. If RT is 12.2 meter
 CHOICES = ["11.3", "22.4", "22.6", "25.6"]
 NEW_TOKENS = 16
 TARGET_ADDED_P50_MS = 5.0
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100), linearly interpolated."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 async def measure(
@@ -147,15 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"target: added p50 < {TARGET_ADDED_P50_MS} ms: {'met' if met else 'MISSED'}")
     record = {
         "benchmark": "tool_overhead",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "torch_threads": args.threads,
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-        },
+        "date": now_utc(),
+        "machine": machine(args.threads, load_before, load_after),
         "config": {
             "calls": args.calls,
             "warmup": args.warmup,

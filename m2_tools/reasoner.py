@@ -8,6 +8,7 @@ the waiting.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from m2_tools.errors import (
 )
 from m2_tools.image_intake import ImageIntake, LoadedImage
 from m2_tools.model_loader import ModelLoader
-from m2_tools.parsing import parse_response
+from m2_tools.parsing import ParsedAnswer, parse_response
 from m2_tools.progress import (
     AsyncProgressCallback,
     Notify,
@@ -381,12 +382,13 @@ class M2Reasoner:
         if any(result.finish_reason == "cancelled" for result in results):
             raise Cancelled("the call was cancelled before it finished")
         args = call.args
-        parsed = [parse_response(result.text, args.choices) for result in results]
+        parsed = [
+            _account_for_cutoff(parse_response(result.text, args.choices), result.finish_reason)
+            for result in results
+        ]
         chosen, votes, confidence = vote(parsed) if args.samples > 1 else (0, None, None)
         best, answer = results[chosen], parsed[chosen]
         status = answer.status
-        if best.finish_reason == "length" and status in ("no_answer", "ambiguous"):
-            status = "truncated"
         info = self._loader.engine.info if self._loader.engine else self._info
         sizes = list(best.image_sizes) + [(0, 0)] * (len(call.images) - len(best.image_sizes))
         full = M2Result(
@@ -445,3 +447,27 @@ class M2Reasoner:
             f"the call did not finish within {self.settings.request_timeout_s:g} s; retry later, "
             "or lower max_new_tokens"
         )
+
+
+def _account_for_cutoff(parsed: ParsedAnswer, finish_reason: str) -> ParsedAnswer:
+    """Mark an answer the token limit cut off as ``truncated``.
+
+    Cut-off text is a conclusion only when a box, an ``<answer>`` tag or an "answer is"
+    phrase marks it; otherwise it is merely where generation stopped, so no answer is
+    taken from it.
+    """
+    if finish_reason != "length" or parsed.status == "truncated":
+        return parsed
+    flags = set(parsed.flags)
+    anchored = not {"no_answer_tag", "no_box"} <= flags or "answer_from_phrase" in flags
+    if parsed.status == "ok" and anchored:
+        return parsed
+    return dataclasses.replace(
+        parsed,
+        answer=None,
+        choice=None,
+        choice_text=None,
+        value=None,
+        status="truncated",
+        flags=(*parsed.flags, "cut_off_at_token_limit"),
+    )

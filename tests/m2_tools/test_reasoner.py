@@ -413,3 +413,32 @@ def _depth_reaches(reasoner: M2Reasoner, depth: int) -> bool:
             return True
         done.wait(0.005)
     return False
+
+
+def test_untagged_text_cut_off_at_the_token_limit_is_truncated_not_an_answer(
+    make_reasoner,
+) -> None:
+    rambling = " ".join(f"word{i}" for i in range(40))
+    reasoner = make_reasoner(ScriptedEngine(replies=[rambling]))
+
+    result = reasoner.visual_math_reason(question="q", max_new_tokens=16)
+
+    assert (result.status, result.finish_reason) == ("truncated", "length")
+    assert (result.answer, result.choice, result.value) == (None, None, None)
+
+
+def test_a_boxed_answer_before_the_token_limit_still_counts(make_reasoner) -> None:
+    reply = "<think>short</think><answer>\\boxed{5}</answer> " + "trailing " * 40
+    reasoner = make_reasoner(ScriptedEngine(replies=[reply]))
+
+    result = reasoner.visual_math_reason(question="q", max_new_tokens=16)
+
+    assert (result.status, result.finish_reason, result.value) == ("ok", "length", 5)
+
+
+def test_a_short_untagged_answer_that_ended_normally_is_kept(make_reasoner) -> None:
+    reasoner = make_reasoner(ScriptedEngine(replies=["The answer is 7."]))
+
+    result = reasoner.visual_math_reason(question="q")
+
+    assert (result.status, result.value) == ("ok", 7)
