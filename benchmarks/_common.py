@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -37,3 +38,13 @@ def machine(
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
     }
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: torch intra-op threads, 1 by default for steadier figures."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: steadier figures on a shared machine)",
+    )

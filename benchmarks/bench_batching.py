@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import machine, now_utc
+from _common import add_threads_option, machine, now_utc
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.base import (
@@ -107,12 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--batch-wait-ms", type=float, default=Settings.model_fields["batch_wait_ms"].default
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: steadier figures on a shared machine)",
-    )
+    add_threads_option(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()

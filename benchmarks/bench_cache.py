@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import machine, now_utc, percentile
+from _common import add_threads_option, machine, now_utc, percentile
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.m2_native.tiny_model import make_tiny_model
@@ -90,12 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--checkpoint", type=Path, help="an existing checkpoint instead")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: steadier figures on a shared machine)",
-    )
+    add_threads_option(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from _common import machine, now_utc, percentile
+from _common import add_threads_option, machine, now_utc, percentile
 from mcp import Client
 
 from m2_tools import M2Reasoner, Settings
@@ -84,14 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--batch-wait-ms",
         type=float,
         default=Settings.model_fields["batch_wait_ms"].default,
-        help="the service's batching window (a lone call waits up to 2 ms of it for company)",
+        help="the service's batching window (used only while other calls hold queue slots)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: steadier figures on a shared machine)",
-    )
+    add_threads_option(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()

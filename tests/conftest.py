@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from m2_tools import M2Reasoner, Settings
+from m2_tools.testing import ScriptedEngine
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "m2-tiny-reference"
 
@@ -56,3 +60,24 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 def wait_until() -> Callable[..., bool]:
     """``wait_until(predicate, timeout=10.0)``: a bounded wait; True when the condition held."""
     return _wait_until
+
+
+@pytest.fixture
+def make_reasoner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., M2Reasoner]]:
+    """Build reasoners over a scripted engine; every one is closed after the test.
+
+    Keyword arguments are settings; ``engine=`` passes a prepared ScriptedEngine.
+    Local files are limited to a fresh empty directory unless ``allowed_dirs`` is given.
+    """
+    made: list[M2Reasoner] = []
+
+    def make(engine: ScriptedEngine | None = None, **fields: Any) -> M2Reasoner:
+        fields.setdefault("allowed_dirs", (tmp_path_factory.mktemp("allowed"),))
+        fields.setdefault("model", "scripted")
+        reasoner = M2Reasoner(Settings(**fields), engine=engine or ScriptedEngine())
+        made.append(reasoner)
+        return reasoner
+
+    yield make
+    for reasoner in made:
+        reasoner.close()

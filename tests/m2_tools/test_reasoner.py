@@ -19,7 +19,6 @@ from m2_tools import (
     ModelUnavailable,
     ProgressEvent,
     RequestTimeout,
-    Settings,
 )
 from m2_tools.testing import ScriptedEngine, ScriptedReply
 
@@ -30,21 +29,6 @@ SOLVED = (
 )
 QUESTION = "Rhombus QRST has an area of 137.9 square meters. If RT is 12.2 meters, find QS."
 WaitUntil = Callable[..., bool]
-
-
-@pytest.fixture
-def make_reasoner(tmp_path: Path) -> Callable[..., M2Reasoner]:
-    made: list[M2Reasoner] = []
-
-    def make(engine: ScriptedEngine, **settings: object) -> M2Reasoner:
-        settings.setdefault("allowed_dirs", (tmp_path,))
-        reasoner = M2Reasoner(Settings(**settings), engine=engine)
-        made.append(reasoner)
-        return reasoner
-
-    yield make
-    for reasoner in made:
-        reasoner.close()
 
 
 def test_answers_multiple_choice_with_letter_value_and_rationale(make_reasoner) -> None:
@@ -181,7 +165,7 @@ def test_refuses_invalid_arguments_without_echoing_them(make_reasoner) -> None:
 def test_passes_images_to_the_engine_and_describes_them(make_reasoner, tmp_path: Path) -> None:
     Image.new("RGB", (355, 231), "white").save(tmp_path / "figure.png")
     engine = ScriptedEngine(replies=[SOLVED])
-    reasoner = make_reasoner(engine)
+    reasoner = make_reasoner(engine, allowed_dirs=(tmp_path,))
 
     result = reasoner.spatial_reason(
         question="Which is closer?", images=[str(tmp_path / "figure.png")]

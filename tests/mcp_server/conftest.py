@@ -1,4 +1,4 @@
-"""Fixtures: reasoners over the scripted engine, and one real HTTP server process."""
+"""Fixtures: one real HTTP server process (reasoner factories come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,47 +7,21 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-
-from m2_tools import M2Reasoner, Settings
-from m2_tools.testing import ScriptedEngine
 
 from ._support import (
     IMAGES,
     REPO,
     TINY_MODEL_ARGS,
     HttpServer,
-    ReasonerFactory,
     free_port,
     serve_command,
     server_env,
 )
 
 STARTUP_TIMEOUT_S = 60.0
-
-
-@pytest.fixture
-def make_reasoner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReasonerFactory]:
-    """Build reasoners over a scripted engine; every one is closed after the test.
-
-    Keyword arguments are settings; ``engine=`` passes a prepared ScriptedEngine.
-    Local files are limited to a fresh empty directory unless ``allowed_dirs`` is given.
-    """
-    made: list[M2Reasoner] = []
-
-    def make(engine: ScriptedEngine | None = None, **fields: Any) -> M2Reasoner:
-        fields.setdefault("allowed_dirs", (tmp_path_factory.mktemp("allowed"),))
-        fields.setdefault("model", "scripted")
-        reasoner = M2Reasoner(Settings(**fields), engine=engine or ScriptedEngine())
-        made.append(reasoner)
-        return reasoner
-
-    yield make
-    for reasoner in made:
-        reasoner.close()
 
 
 @pytest.fixture(scope="session")

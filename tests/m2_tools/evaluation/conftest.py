@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from m2_tools import M2Reasoner, Settings
+from m2_tools import M2Reasoner
 from m2_tools.evaluation import EvalItem, EvalRecord, Prediction
 from m2_tools.testing import ScriptedEngine
 
@@ -29,20 +29,17 @@ def data_dir() -> Path:
 
 
 @pytest.fixture
-def make_reasoner(tmp_path: Path) -> Iterator[Callable[..., M2Reasoner]]:
-    """Build reasoners over a scripted engine, allowed to read images under ``tmp_path``."""
-    made: list[M2Reasoner] = []
+def make_reasoner(
+    make_reasoner: Callable[..., M2Reasoner], tmp_path: Path
+) -> Callable[..., M2Reasoner]:
+    """The shared factory, allowed to read images under ``tmp_path`` and with the cache off."""
 
     def make(engine: ScriptedEngine, **settings: Any) -> M2Reasoner:
         settings.setdefault("allowed_dirs", (tmp_path,))
         settings.setdefault("cache_size", 0)
-        reasoner = M2Reasoner(Settings(**settings), engine=engine)
-        made.append(reasoner)
-        return reasoner
+        return make_reasoner(engine, **settings)
 
-    yield make
-    for reasoner in made:
-        reasoner.close()
+    return make
 
 
 @pytest.fixture
