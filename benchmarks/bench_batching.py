@@ -43,7 +43,7 @@ from m2_tools.engines.base import (
     LoadProgress,
 )
 from m2_tools.engines.m2_native import M2NativeEngine
-from m2_tools.engines.m2_native.tiny_model import make_tiny_model
+from m2_tools.engines.m2_native.tiny import make_tiny_model
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
 
 TOOL = "visual_math_reason"

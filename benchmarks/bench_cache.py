@@ -28,7 +28,7 @@ import torch
 from _common import add_threads_option, machine, now_utc, percentile
 
 from m2_tools import M2Reasoner, Settings
-from m2_tools.engines.m2_native.tiny_model import make_tiny_model
+from m2_tools.engines.m2_native.tiny import make_tiny_model
 from m2_tools.schemas import M2Result
 
 FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "m2-tiny-reference"

@@ -62,7 +62,7 @@ def _measure(
     model: object, batch: int, args: argparse.Namespace, device: torch.device
 ) -> Measurement:
     from m2_tools.engines.m2_native.generation import DecodeOptions, generate_batch
-    from m2_tools.engines.m2_native.tiny_model import synthetic_prompt
+    from m2_tools.engines.m2_native.tiny import synthetic_prompt
 
     image = None if args.image == "none" else tuple(int(v) for v in args.image.split("x"))
     prompts = [
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     dtype = getattr(torch, args.dtype or ("float32" if device.type == "cpu" else "bfloat16"))
-    from m2_tools.engines.m2_native.tiny_model import build_random_model
+    from m2_tools.engines.m2_native.tiny import build_random_model
 
     preset = "tiny" if args.tiny else "7b-shapes"
     attention = _attention(args.attn, device, dtype)

@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _layers_for(size_bytes: float, itemsize: int) -> int:
-    from m2_tools.engines.m2_native.tiny_model import build_spec, weight_shapes
+    from m2_tools.engines.m2_native.tiny import build_spec, weight_shapes
 
     def total(layers: int) -> int:
         spec = build_spec("small", num_hidden_layers=layers, **_SIZES)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = str(config.get("torch_dtype") or "float32")
         return _report(args.checkpoint, stored, args.load_dtype or stored, None)
 
-    from m2_tools.engines.m2_native.tiny_model import make_tiny_model
+    from m2_tools.engines.m2_native.tiny import make_tiny_model
 
     itemsize = 4 if args.dtype == "float32" else 2
     size = args.size_gb * 1e9

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from m2_tools.parsing import parse_response
+from m2_tools.answers.parsing import parse_response
 
 _REASONING = (
     "Let me analyze the figure step by step. The triangle ABC has a right angle at C, "

@@ -5,6 +5,7 @@ The core knows nothing of MCP or LangChain; ``mcp_server`` and
 Importing this package does not import torch: the model loads lazily.
 """
 
+from m2_tools.answers.parsing import ParsedAnswer, parse_response
 from m2_tools.catalog import TOOLS, ToolSpec
 from m2_tools.errors import (
     Busy,
@@ -23,8 +24,6 @@ from m2_tools.errors import (
     UrlFetchFailed,
     UrlNotAllowed,
 )
-from m2_tools.parsing import ParsedAnswer, parse_response
-from m2_tools.progress import ProgressEvent
 from m2_tools.reasoner import M2Reasoner
 from m2_tools.schemas import (
     ImageInfo,
@@ -36,6 +35,7 @@ from m2_tools.schemas import (
     Usage,
     VisualMathReasonInput,
 )
+from m2_tools.serving.progress import ProgressEvent
 from m2_tools.settings import Settings
 
 __version__ = "0.1.0"

@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from m2_tools.answers.parsing import ParsedAnswer, parse_response
+from m2_tools.answers.voting import vote
 from m2_tools.catalog import ToolSpec, tool_spec
 from m2_tools.engines import create_engine
 from m2_tools.engines.base import Engine, EngineInfo, GenerationRequest, GenerationResult
@@ -29,21 +31,8 @@ from m2_tools.errors import (
     ModelUnavailable,
     RequestTimeout,
 )
-from m2_tools.image_intake import ImageIntake, LoadedImage
-from m2_tools.model_loader import ModelLoader
-from m2_tools.parsing import ParsedAnswer, parse_response
-from m2_tools.progress import (
-    AsyncProgressCallback,
-    Notify,
-    ProgressCallback,
-    ProgressEvent,
-    ProgressPump,
-    guarded,
-    ignore,
-)
+from m2_tools.intake.images import ImageIntake, LoadedImage
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
-from m2_tools.result_cache import ResultCache, cache_key
-from m2_tools.scheduler import Job, Scheduler
 from m2_tools.schemas import (
     ImageInfo,
     M2Result,
@@ -54,8 +43,19 @@ from m2_tools.schemas import (
     Usage,
     VisualMathReasonInput,
 )
+from m2_tools.serving.model_loader import ModelLoader
+from m2_tools.serving.progress import (
+    AsyncProgressCallback,
+    Notify,
+    ProgressCallback,
+    ProgressEvent,
+    ProgressPump,
+    guarded,
+    ignore,
+)
+from m2_tools.serving.result_cache import ResultCache, cache_key
+from m2_tools.serving.scheduler import Job, Scheduler
 from m2_tools.settings import Settings
-from m2_tools.voting import vote
 
 __all__ = ["AsyncProgressCallback", "M2Reasoner", "ProgressCallback"]
 

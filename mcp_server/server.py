@@ -29,9 +29,9 @@ from pydantic import model_validator
 from m2_tools import __version__
 from m2_tools.catalog import TOOLS, ToolSpec
 from m2_tools.errors import InternalError, M2Error
-from m2_tools.progress import ProgressEvent
 from m2_tools.reasoner import M2Reasoner
 from m2_tools.schemas import M2Result
+from m2_tools.serving.progress import ProgressEvent
 from m2_tools.settings import Settings
 from mcp_server._auth import StaticTokenVerifier
 from mcp_server._warmup import LoadWhenIdle

@@ -14,7 +14,7 @@ from typing import Any
 from m2_tools.catalog import TOOLS
 from m2_tools.cli.options import add_model_options, configure_logging, settings_from_args
 from m2_tools.errors import InvalidArgument, M2Error
-from m2_tools.progress import ProgressEvent
+from m2_tools.serving.progress import ProgressEvent
 
 __all__ = ["HELP", "add_arguments", "run"]
 

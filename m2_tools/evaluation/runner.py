@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from m2_tools.answers.parsing import parse_response
 from m2_tools.errors import M2Error, ModelUnavailable
 from m2_tools.evaluation.items import EvalItem
 from m2_tools.evaluation.records import (
@@ -30,7 +31,6 @@ from m2_tools.evaluation.records import (
     load_records,
 )
 from m2_tools.evaluation.scorers import score_item
-from m2_tools.parsing import parse_response
 from m2_tools.reasoner import M2Reasoner
 from m2_tools.schemas import M2Result
 

@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from m2_tools.answers.parsing import parse_response
 from m2_tools.evaluation.items import EvalItem
 from m2_tools.evaluation.records import Prediction
-from m2_tools.parsing import parse_response
 
 __all__ = [
     "MATHVISION_RULES",

@@ -19,10 +19,10 @@ import pytest
 from m2_tools import M2Reasoner
 from m2_tools.engines.base import GenerationRequest
 from m2_tools.errors import Busy, ImageUnsupported
-from m2_tools.progress import ProgressEvent
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
-from m2_tools.scheduler import Scheduler
 from m2_tools.schemas import M2Result
+from m2_tools.serving.progress import ProgressEvent
+from m2_tools.serving.scheduler import Scheduler
 from m2_tools.testing import ScriptedEngine, ScriptedReply
 
 from ._support import WAIT_S, ReasonerFactory, eventually, wait_for

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m2_tools.result_cache import ResultCache, cache_key
 from m2_tools.schemas import M2Result
+from m2_tools.serving.result_cache import ResultCache, cache_key
 from m2_tools.testing import ScriptedEngine
 
 from ._support import ReasonerFactory, png_data_uri

@@ -16,6 +16,7 @@ L2-normalised per token, scattered into the ``<imagePatch>`` positions in order.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -34,12 +35,26 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
 from m2_tools.engines.m2_native.config import M2Config, RopeMode
 
 __all__ = [
+    "CACHE_ARGUMENT",
     "M2LanguageModel",
     "M2Model",
     "rope_positions",
     "text_config_for",
     "vision_config_for",
 ]
+
+
+def _cache_argument() -> str:
+    """The name under which this transformers' text model takes its KV cache.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name warns, and
+    goes in 5.40); earlier 5.x releases know only ``past_key_values``.
+    """
+    parameters = inspect.signature(Qwen2_5_VLTextModel.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+CACHE_ARGUMENT = _cache_argument()
 
 
 def vision_config_for(
@@ -177,8 +192,8 @@ class M2Model(nn.Module):
             inputs_embeds=embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=past_key_values is not None,
+            **{CACHE_ARGUMENT: past_key_values},
         ).last_hidden_state
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]

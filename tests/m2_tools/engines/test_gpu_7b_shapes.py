@@ -10,7 +10,7 @@ import torch
 from m2_tools.engines.m2_native.generation import DecodeOptions, generate_batch
 from m2_tools.engines.m2_native.modeling import M2Model
 from m2_tools.engines.m2_native.processor import PreparedPrompt
-from m2_tools.engines.m2_native.tiny_model import build_random_model, synthetic_prompt
+from m2_tools.engines.m2_native.tiny import build_random_model, synthetic_prompt
 
 pytestmark = pytest.mark.gpu
 

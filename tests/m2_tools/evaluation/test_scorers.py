@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from m2_tools.answers.parsing import parse_response
 from m2_tools.evaluation import Prediction, mean_relative_accuracy, score_item
 from m2_tools.evaluation.scorers import MRA_THRESHOLDS, gold_number, usable
-from m2_tools.parsing import parse_response
 
 # --- VSI-Bench Mean Relative Accuracy -------------------------------------------------------
 

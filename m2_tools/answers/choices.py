@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from m2_tools._answer_numbers import number_in_sentence, parse_number
-from m2_tools._answer_text import clean_answer
+from m2_tools.answers.numbers import number_in_sentence, parse_number
+from m2_tools.answers.text import clean_answer
 from m2_tools.prompts import OPTION_LETTERS
 
 __all__ = ["ChoiceMatch", "choose_option"]

@@ -1,12 +1,12 @@
 """Random weights for M2 checkpoints: their shapes, their values, their shards on disk.
 
 :func:`weight_shapes` lists every tensor of the official layout for a
-:class:`~m2_tools.engines.m2_native.tiny_spec.TinyModelSpec`. :func:`write_weights`
+:class:`~m2_tools.engines.m2_native.tiny.spec.TinyModelSpec`. :func:`write_weights`
 writes them as sharded safetensors with ``model.safetensors.index.json``, tensor by
 tensor and row block by row block, so even the ``7b-shapes`` preset (about 16.6 GB
 in bfloat16) never needs the whole model in memory. :func:`init_random_weights_`
 fills a module already in memory with the same distributions, for
-:mod:`~m2_tools.engines.m2_native.tiny_random_model`.
+:mod:`~m2_tools.engines.m2_native.tiny.random_model`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 
-from m2_tools.engines.m2_native.tiny_tokenizer import write_json
+from m2_tools.engines.m2_native.tiny.tokenizer import write_json
 
 if TYPE_CHECKING:
-    from m2_tools.engines.m2_native.tiny_spec import TinyModelSpec
+    from m2_tools.engines.m2_native.tiny.spec import TinyModelSpec
 
 __all__ = [
     "DTYPES",

@@ -17,7 +17,7 @@ from m2_tools.cli import main
 from m2_tools.engines.m2_native.checkpoint import inspect_checkpoint, read_tensor_index
 from m2_tools.engines.m2_native.config import load_config, parse_config
 from m2_tools.engines.m2_native.expected import expected_tensor_shapes
-from m2_tools.engines.m2_native.tiny_model import (
+from m2_tools.engines.m2_native.tiny import (
     M2_ADDED_TOKENS,
     QWEN_SPECIAL_TOKENS,
     build_config,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from m2_tools.parsing import ParsedAnswer, normalize_vote_key, parse_response
+from m2_tools.answers.parsing import ParsedAnswer, normalize_vote_key, parse_response
 
 OPT4 = ["11.3", "22.4", "22.6", "25.6"]
 THINK = "<think>\nThe figure shows a triangle; 137.9 * 2 = 275.8.\n</think>\n"

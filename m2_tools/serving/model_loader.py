@@ -10,7 +10,7 @@ from typing import Literal
 
 from m2_tools.engines.base import Engine
 from m2_tools.errors import M2Error
-from m2_tools.progress import ProgressEvent
+from m2_tools.serving.progress import ProgressEvent
 
 __all__ = ["LoadState", "ModelLoader"]
 

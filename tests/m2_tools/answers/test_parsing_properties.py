@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import m2_tools
-from m2_tools.parsing import ParsedAnswer, normalize_vote_key, parse_response
+from m2_tools.answers.parsing import ParsedAnswer, normalize_vote_key, parse_response
 
 # Pieces of real and broken M2 outputs; joined at random they reach every branch.
 FRAGMENTS = [

@@ -20,7 +20,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from m2_tools._url_fetch import is_public_address, system_resolver
 from m2_tools.errors import (
     ImageNotAllowed,
     ImageNotFound,
@@ -30,7 +29,8 @@ from m2_tools.errors import (
     UrlFetchFailed,
     UrlNotAllowed,
 )
-from m2_tools.image_intake import ImageIntake, LoadedImage
+from m2_tools.intake.images import ImageIntake, LoadedImage
+from m2_tools.intake.url_fetch import is_public_address, system_resolver
 from m2_tools.settings import Settings
 
 PUBLIC_IP = "93.184.216.34"

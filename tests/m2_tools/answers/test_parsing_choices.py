@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from m2_tools.parsing import ParsedAnswer, parse_response
+from m2_tools.answers.parsing import ParsedAnswer, parse_response
 
 OPT4 = ["11.3", "22.4", "22.6", "25.6"]
 OBJECTS = ["red ball", "blue box", "green cone", "yellow cup"]

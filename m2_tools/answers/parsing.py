@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from m2_tools._answer_choices import choose_option
-from m2_tools._answer_numbers import number_in_sentence, parse_number
-from m2_tools._answer_text import (
+from m2_tools.answers.choices import choose_option
+from m2_tools.answers.numbers import number_in_sentence, parse_number
+from m2_tools.answers.text import (
     clean_answer,
     conclusion,
     find_boxes,

@@ -1,7 +1,7 @@
 """Random M2 models straight in memory, and prompts for them: no checkpoint on disk.
 
 :func:`build_random_model` allocates :class:`M2Model` at any
-:mod:`~m2_tools.engines.m2_native.tiny_spec` size on any device and fills it like a
+:mod:`~m2_tools.engines.m2_native.tiny.spec` size on any device and fills it like a
 generated checkpoint; :func:`synthetic_prompt` makes a tool-call-shaped prompt for it
 without a tokenizer. Benchmarks and shape tests use them where the 7B shapes would
 take minutes to write and read back.
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from m2_tools.engines.m2_native.tiny_spec import build_config, build_spec
-from m2_tools.engines.m2_native.tiny_tokenizer import (
+from m2_tools.engines.m2_native.tiny.spec import build_config, build_spec
+from m2_tools.engines.m2_native.tiny.tokenizer import (
     M2_ADDED_TOKENS,
     QWEN_SPECIAL_TOKENS,
     official_token_ids,
 )
-from m2_tools.engines.m2_native.tiny_weights import init_random_weights_
+from m2_tools.engines.m2_native.tiny.weights import init_random_weights_
 
 if TYPE_CHECKING:
     from m2_tools.engines.m2_native.config import M2Config
@@ -45,14 +45,14 @@ def build_random_model(
     official ones when the vocabulary holds them, else its last ids.
 
     Args:
-        preset: A :data:`~m2_tools.engines.m2_native.tiny_spec.PRESETS` name;
+        preset: A :data:`~m2_tools.engines.m2_native.tiny.spec.PRESETS` name;
             ``overrides`` change its sizes.
         device: Where the parameters are allocated.
         dtype: Parameter dtype.
         seed: Seed of the random weights.
         init_std: Standard deviation of the random weights.
         attn_implementation: ``sdpa``, ``eager`` or ``flash_attention_2``.
-        **overrides: :class:`~m2_tools.engines.m2_native.tiny_spec.TinyModelSpec` fields.
+        **overrides: :class:`~m2_tools.engines.m2_native.tiny.spec.TinyModelSpec` fields.
 
     Returns:
         The model in eval mode, without gradients.

@@ -8,29 +8,27 @@ official order, and the processor files. The weights are seeded random tensors
 written tensor by tensor, so even the ``7b-shapes`` preset (about 16.6 GB in
 bfloat16) never needs the whole model in memory.
 
-This module holds the directory writer and the subcommand. The sizes and
-``config.json`` come from :mod:`.tiny_spec`, the tokenizer and processor files from
-:mod:`.tiny_tokenizer`, the weights from :mod:`.tiny_weights`, and in-memory models
-from :mod:`.tiny_random_model`; their public names are re-exported here.
+This module holds the directory writer; the subcommand is
+:mod:`m2_tools.cli.make_tiny_model`. The sizes and ``config.json`` come from
+:mod:`.spec`, the tokenizer and processor files from :mod:`.tokenizer`, the weights
+from :mod:`.weights`, and in-memory models from :mod:`.random_model`; their public
+names are re-exported here.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from m2_tools.engines.m2_native.tiny_random_model import build_random_model, synthetic_prompt
-from m2_tools.engines.m2_native.tiny_spec import (
+from m2_tools.engines.m2_native.tiny.random_model import build_random_model, synthetic_prompt
+from m2_tools.engines.m2_native.tiny.spec import (
     PRESETS,
     TinyModelSpec,
     build_config,
     build_spec,
 )
-from m2_tools.engines.m2_native.tiny_tokenizer import (
+from m2_tools.engines.m2_native.tiny.tokenizer import (
     M2_ADDED_TOKENS,
     QWEN_SPECIAL_TOKENS,
     build_tokenizer,
@@ -39,7 +37,7 @@ from m2_tools.engines.m2_native.tiny_tokenizer import (
     write_processor_files,
     write_tokenizer_files,
 )
-from m2_tools.engines.m2_native.tiny_weights import (
+from m2_tools.engines.m2_native.tiny.weights import (
     DTYPES,
     init_random_weights_,
     weight_shapes,
@@ -47,26 +45,21 @@ from m2_tools.engines.m2_native.tiny_weights import (
 )
 
 __all__ = [
-    "HELP",
     "M2_ADDED_TOKENS",
     "PRESETS",
     "QWEN_SPECIAL_TOKENS",
     "TinyModelSpec",
-    "add_arguments",
     "build_config",
     "build_random_model",
     "build_spec",
     "init_random_weights_",
     "make_tiny_model",
     "official_token_ids",
-    "run",
     "synthetic_prompt",
     "weight_shapes",
 ]
 
 logger = logging.getLogger(__name__)
-
-HELP = "Write a tiny random-weight checkpoint in the official layout."
 
 _OWNED_FILES = (
     "config.json", "generation_config.json", "model.safetensors.index.json", "tokenizer.json",
@@ -141,82 +134,3 @@ def make_tiny_model(
     )
     logger.info("wrote a %s checkpoint of %.1f MB to %s", preset, total / 1e6, out)
     return out
-
-
-_SIZE_FLAGS: dict[str, str] = {
-    "--hidden-size": "hidden_size",
-    "--layers": "num_hidden_layers",
-    "--heads": "num_attention_heads",
-    "--kv-heads": "num_key_value_heads",
-    "--intermediate": "intermediate_size",
-    "--vocab-size": "vocab_size",
-    "--vision-hidden": "vision_hidden_size",
-    "--vision-depth": "vision_depth",
-    "--vision-heads": "vision_num_heads",
-    "--vision-intermediate": "vision_intermediate_size",
-    "--out-hidden": "out_hidden_size",
-    "--max-pixels": "max_pixels",
-}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``make-tiny-model`` options to ``parser``.
-
-    Args:
-        parser: The subcommand's parser.
-    """
-    parser.add_argument("dir", type=Path, help="Directory to write; must be empty or missing.")
-    parser.add_argument(
-        "--preset",
-        choices=list(PRESETS),
-        default="tiny",
-        help="Base sizes: tiny (the fixture's), small, 7b-shapes (the real 7B).",
-    )
-    sizes = parser.add_argument_group("sizes (override the preset)")
-    for flag, field in _SIZE_FLAGS.items():
-        sizes.add_argument(flag, dest=field, type=int, metavar="N")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
-    parser.add_argument(
-        "--shard-size-mb",
-        type=float,
-        metavar="MB",
-        help="Largest shard in MB (10**6 bytes); default per preset.",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init-std", type=float, default=0.02, help="Std of the random weights.")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="Replace the checkpoint files of a non-empty directory.",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``make-tiny-model``; print the checkpoint directory on stdout.
-
-    Args:
-        args: The parsed options of :func:`add_arguments`.
-
-    Returns:
-        The exit status: 0, or 1 on a refused directory or impossible sizes.
-    """
-    from m2_tools.cli.options import configure_logging
-
-    configure_logging(os.environ.get("M2_LOG_LEVEL", "INFO"))
-    overrides = {field: getattr(args, field) for field in _SIZE_FLAGS.values()}
-    try:
-        out = make_tiny_model(
-            args.dir,
-            preset=args.preset,
-            dtype=args.dtype,
-            seed=args.seed,
-            init_std=args.init_std,
-            overwrite=args.overwrite,
-            shard_size_mb=args.shard_size_mb,
-            **overrides,
-        )
-    except (FileExistsError, ValueError) as exc:
-        print(f"make-tiny-model: {exc}", file=sys.stderr)
-        return 1
-    print(out)
-    return 0

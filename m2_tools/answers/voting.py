@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
-from m2_tools.parsing import ParsedAnswer, normalize_vote_key
+from m2_tools.answers.parsing import ParsedAnswer, normalize_vote_key
 
 __all__ = ["vote"]
 

@@ -7,7 +7,7 @@ A reference is a string of one of these kinds, told apart in this order:
    to 1 MiB of text, since percent-decoding is slow).
    ``image/png;base64,...`` without the ``data:`` prefix is tolerated too.
 2. ``http://`` / ``https://``: fetched only when URLs are allowed, and only from
-   public addresses (see :mod:`m2_tools._url_fetch`).
+   public addresses (see :mod:`m2_tools.intake.url_fetch`).
 3. ``file://`` URIs (no host, or ``localhost``): read as paths.
 4. Any other ``scheme:`` prefix of two or more characters (``ftp:``, ``gopher:``,
    ``javascript:``...) is refused with ``url_not_allowed``. A relative file whose
@@ -19,7 +19,7 @@ A reference is a string of one of these kinds, told apart in this order:
 6. Anything else is a filesystem path, absolute or relative to the working directory.
 
 Paths are read only inside the allowed directories, after resolving symlinks and
-``..``, and only regular files (see :mod:`m2_tools._local_files`).
+``..``, and only regular files (see :mod:`m2_tools.intake.local_files`).
 
 Size is checked before any work: a reference longer than base64 of ``max_bytes``
 (plus slack for line breaks) is refused at once, base64 is sized from its length
@@ -49,9 +49,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from PIL import Image
 
-from m2_tools._image_decode import FORMAT_NAMES, decode_image, has_image_magic
-from m2_tools._local_files import LocalFiles, file_uri_path
-from m2_tools._url_fetch import UrlFetcher
 from m2_tools.errors import (
     ImageTooLarge,
     ImageUnsupported,
@@ -59,6 +56,9 @@ from m2_tools.errors import (
     M2Error,
     UrlNotAllowed,
 )
+from m2_tools.intake.decode import FORMAT_NAMES, decode_image, has_image_magic
+from m2_tools.intake.local_files import LocalFiles, file_uri_path
+from m2_tools.intake.url_fetch import UrlFetcher
 
 if TYPE_CHECKING:
     from m2_tools.settings import Settings

@@ -8,7 +8,7 @@ import pytest
 
 from m2_tools import Busy
 from m2_tools.engines.base import GenerationRequest
-from m2_tools.scheduler import Scheduler
+from m2_tools.serving.scheduler import Scheduler
 from m2_tools.testing import ScriptedEngine
 
 ROW = GenerationRequest(system_prompt="s", user_text="u", max_new_tokens=16)

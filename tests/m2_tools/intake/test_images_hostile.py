@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from m2_tools.errors import M2Error
-from m2_tools.image_intake import ImageIntake
+from m2_tools.intake.images import ImageIntake
 
 FUZZ = settings(
     max_examples=40,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from m2_tools._answer_expr import evaluate
+from m2_tools.answers.expr import evaluate
 
 __all__ = ["number_in_sentence", "parse_number"]
 

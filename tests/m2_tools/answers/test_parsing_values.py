@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from m2_tools.parsing import parse_response
+from m2_tools.answers.parsing import parse_response
 
 
 def value_of(body: str, options: list[str] | None = None) -> float | None:

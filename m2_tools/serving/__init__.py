@@ -1,0 +1,23 @@
+"""Serving: what stands between many concurrent calls and one engine.
+
+- :mod:`.scheduler`: the bounded queue and the worker that feeds the engine;
+- :mod:`.model_loader`: loads the engine once, in the background;
+- :mod:`.result_cache`: greedy results by the hash of everything that decides them;
+- :mod:`.progress`: progress events and their delivery to callers.
+"""
+
+from m2_tools.serving.model_loader import LoadState, ModelLoader
+from m2_tools.serving.progress import ProgressEvent
+from m2_tools.serving.result_cache import ResultCache, cache_key
+from m2_tools.serving.scheduler import Job, Scheduler, Slot
+
+__all__ = [
+    "Job",
+    "LoadState",
+    "ModelLoader",
+    "ProgressEvent",
+    "ResultCache",
+    "Scheduler",
+    "Slot",
+    "cache_key",
+]
