@@ -1,7 +1,7 @@
 """Evaluation of the tools on benchmark-style items: ``m2-tools eval``.
 
 Items (:class:`EvalItem`, one JSONL line each) come from our own format, from a
-benchmark's published files through a reader, or from the synthetic suite. The
+benchmark's released files through a reader, or from the synthetic suite. The
 runner sends them through :class:`m2_tools.M2Reasoner`, records every item as
 it finishes (resumable), and the report scores them with each benchmark's own
 rules. See ``docs/eval.md``.
@@ -15,6 +15,7 @@ from m2_tools.evaluation.records import EvalRecord, Prediction, load_records
 from m2_tools.evaluation.report import Report, build_report, write_report
 from m2_tools.evaluation.runner import (
     OutputDirNotEmpty,
+    RunConflict,
     RunOptions,
     RunResult,
     arun_evaluation,
@@ -35,6 +36,7 @@ __all__ = [
     "OutputDirNotEmpty",
     "Prediction",
     "Report",
+    "RunConflict",
     "RunOptions",
     "RunResult",
     "arun_evaluation",

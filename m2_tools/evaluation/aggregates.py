@@ -1,53 +1,39 @@
 """Benchmark-level scores built from per-item records, by each benchmark's rule.
 
-Every benchmark reports ``accuracy`` (the mean item score, failed calls count
-0), per-category scores and the parse-failure, truncation, letter/value-conflict
-and error rates. On top of that:
-
-- DynaMath: ``worst_case`` (a seed counts only if all its variants are right;
-  the reported number) and ``average``.
-- WeMath: ``score_strict`` and ``score_loose`` = (N − 0.5·IG − RM − IK) / N
-  over the N complete composite problems (N = 525 on testmini).
-- MathVision/MathVerse: ``accuracy`` (|a−b| < 1e-6) and ``accuracy_official_2dp``.
-- CV-Bench: per-task accuracy, ``accuracy`` (micro, "Avg."), per-source accuracy
-  and ``combined`` = ½·((acc_ADE20K + acc_COCO)/2 + acc_Omni3D).
-- VSI-Bench: eight task scores and ``overall``, their plain mean.
+Every benchmark reports ``accuracy`` (the mean item score over the items a rule
+decides; failed calls count 0), per-category scores, the chance level of its
+multiple-choice categories, and the parse-failure, truncation, letter/value-conflict
+and error rates. Items the official code leaves to a GPT judge (MathVerse answers
+that are not equal to the gold) count in no accuracy: their number is
+``counts["judge"]`` and their ids are ``judge_items``. Each benchmark's own metrics
+(DynaMath's worst case, WeMath's four dimensions, CV-Bench's combined score,
+VSI-Bench's overall, MathVerse's versions) come from
+:mod:`m2_tools.evaluation._benchmark_metrics`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
+from m2_tools.evaluation._benchmark_metrics import EXTRAS, VSI_TASKS
 from m2_tools.evaluation.records import EvalRecord
 from m2_tools.evaluation.scorers import usable
 
 __all__ = ["VSI_TASKS", "BenchmarkSummary", "CategoryScore", "Rates", "summarize"]
 
-#: VSI-Bench question type → the task it is reported under (relative direction's
-#: three levels are averaged into one task, as in the official evaluation).
-VSI_TASKS: dict[str, str] = {
-    "object_counting": "obj_count",
-    "object_abs_distance": "abs_dist",
-    "object_size_estimation": "obj_size",
-    "room_size_estimation": "room_size",
-    "object_rel_distance": "rel_dist",
-    "object_rel_direction_easy": "rel_dir",
-    "object_rel_direction_medium": "rel_dir",
-    "object_rel_direction_hard": "rel_dir",
-    "route_planning": "route_plan",
-    "obj_appearance_order": "appr_order",
-}
-DYNAMATH_VARIANTS = 10
-
 
 class CategoryScore(BaseModel):
-    """Mean score of the items of one category."""
+    """Mean score of the decided items of one category."""
 
-    n: int
-    score: float
+    n: int = Field(..., description="Items scored (judge items excluded).")
+    score: float | None
+    judge: int = Field(default=0, description="Items left to a GPT judge.")
+    chance: float | None = Field(
+        default=None, description="Expected score of a uniform guess, for multiple choice."
+    )
 
 
 class Rates(BaseModel):
@@ -72,6 +58,9 @@ class BenchmarkSummary(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     categories: dict[str, CategoryScore]
     rates: Rates
+    judge_items: list[str] = Field(
+        default_factory=list, description="Ids of the items left to a GPT judge."
+    )
     notes: list[str] = Field(default_factory=list)
 
     @property
@@ -99,136 +88,50 @@ def _rates(records: Sequence[EvalRecord]) -> Rates:
     )
 
 
-def _by(records: Iterable[EvalRecord], key: Callable[[EvalRecord], str]) -> dict[str, float]:
-    groups: dict[str, list[float]] = defaultdict(list)
+def _chance(records: Sequence[EvalRecord]) -> float | None:
+    options = [len(r.item.options or []) for r in records]
+    single = all(r.item.answer_type == "multiple_choice" for r in records)
+    if not records or not single or min(options) < 2:
+        return None
+    return sum(1 / count for count in options) / len(options)
+
+
+def _categories(records: Sequence[EvalRecord]) -> dict[str, CategoryScore]:
+    groups: dict[str, list[EvalRecord]] = defaultdict(list)
     for record in records:
-        groups[key(record)].append(record.score)
-    return {name: sum(scores) / len(scores) for name, scores in sorted(groups.items())}
+        groups[record.category].append(record)
+    return {
+        name: CategoryScore(
+            n=sum(not r.judge for r in group),
+            score=_mean(r.score for r in group if not r.judge),
+            judge=sum(r.judge for r in group),
+            chance=_chance(group),
+        )
+        for name, group in sorted(groups.items())
+    }
 
 
 def summarize(benchmark: str, records: Sequence[EvalRecord]) -> BenchmarkSummary:
     """Score one benchmark's records with its own rules."""
-    categories: dict[str, list[float]] = defaultdict(list)
-    for record in records:
-        categories[record.category].append(record.score)
+    judged = [r for r in records if r.judge]
     summary = BenchmarkSummary(
         benchmark=benchmark,
         n=len(records),
         headline="accuracy",
-        metrics={"accuracy": _mean(r.score for r in records)},
-        categories={
-            name: CategoryScore(n=len(scores), score=sum(scores) / len(scores))
-            for name, scores in sorted(categories.items())
-        },
+        metrics={"accuracy": _mean(r.score for r in records if not r.judge)},
+        categories=_categories(records),
         rates=_rates(records),
+        judge_items=[r.id for r in judged],
     )
-    extra = _EXTRAS.get(benchmark)
+    if judged:
+        summary.counts["judge"] = len(judged)
+        summary.counts["decided"] = len(records) - len(judged)
+        summary.notes.append(
+            f"{len(judged)} items are left to a GPT judge by the official code (their "
+            "answers are not equal to the gold); they are listed in judge_items and count "
+            "in no accuracy"
+        )
+    extra = EXTRAS.get(benchmark)
     if extra is not None:
         extra(summary, records)
     return summary
-
-
-def _mathvision(summary: BenchmarkSummary, records: Sequence[EvalRecord]) -> None:
-    summary.metrics["accuracy_official_2dp"] = _mean(
-        r.scores.get("official_2dp", r.score) for r in records
-    )
-    summary.notes.append(
-        "accuracy: free-form answers match as equal strings or |a-b| < 1e-6 after symbolic "
-        "evaluation; accuracy_official_2dp: equal after rounding to 2 decimals (official code)"
-    )
-
-
-def _dynamath(summary: BenchmarkSummary, records: Sequence[EvalRecord]) -> None:
-    seeds: dict[str, list[float]] = defaultdict(list)
-    for record in records:
-        seeds[record.item.seed_id or record.id].append(record.score)
-    summary.metrics["average"] = summary.metrics["accuracy"]
-    summary.metrics["worst_case"] = _mean(float(all(s == 1 for s in v)) for v in seeds.values())
-    summary.headline = "worst_case"
-    summary.counts["seeds"] = len(seeds)
-    incomplete = sum(len(v) < DYNAMATH_VARIANTS for v in seeds.values())
-    summary.counts["incomplete_seeds"] = incomplete
-    if incomplete:
-        summary.notes.append(
-            f"{incomplete} seed questions have fewer than {DYNAMATH_VARIANTS} variants in this "
-            "run; their worst case is over the variants present"
-        )
-
-
-def _wemath(summary: BenchmarkSummary, records: Sequence[EvalRecord]) -> None:
-    groups: dict[tuple[str, int], dict[str, bool]] = defaultdict(dict)
-    for record in records:
-        item = record.item
-        if item.composite_id and item.step_role and item.num_steps:
-            groups[(item.composite_id, item.num_steps)][item.step_role] = record.score == 1
-    counts = dict.fromkeys(("IK", "IG", "CM", "RM_strict", "RM_loose", "CM_loose"), 0)
-    complete = 0
-    for (_, steps), roles in groups.items():
-        wanted = [f"step_{i}" for i in range(1, steps + 1)]
-        if "composite" not in roles or any(step not in roles for step in wanted):
-            continue
-        complete += 1
-        right = [roles[step] for step in wanted]
-        composite = roles["composite"]
-        if all(right):
-            counts["CM" if composite else "IG"] += 1
-        elif not composite:
-            counts["IK"] += 1
-        else:
-            counts["RM_strict"] += 1
-            counts["RM_loose" if not any(right) else "CM_loose"] += 1
-    counts["CM_loose"] += counts["CM"]
-    summary.counts.update(counts, composites=complete, incomplete=len(groups) - complete)
-    n = complete
-    base = n - 0.5 * counts["IG"] - counts["IK"]
-    summary.metrics["score_strict"] = (base - counts["RM_strict"]) / n if n else None
-    summary.metrics["score_loose"] = (base - counts["RM_loose"]) / n if n else None
-    summary.headline = "score_strict"
-    summary.notes.append(
-        f"score = (N - 0.5*IG - RM - IK) / N over N = {n} complete composite problems "
-        "(N = 525 on the full testmini); RM strict: any step wrong, composite right; "
-        "RM loose: all steps wrong, composite right"
-    )
-
-
-def _cvbench(summary: BenchmarkSummary, records: Sequence[EvalRecord]) -> None:
-    for task, score in _by(records, lambda r: r.category).items():
-        summary.metrics[f"task/{task}"] = score
-    sources = _by((r for r in records if r.item.source), lambda r: r.item.source or "")
-    for source, score in sources.items():
-        summary.metrics[f"acc_{source}"] = score
-    parts = [sources.get(name) for name in ("ADE20K", "COCO", "Omni3D")]
-    if all(part is not None for part in parts):
-        ade, coco, omni = (float(part or 0.0) for part in parts)
-        summary.metrics["combined"] = 0.5 * ((ade + coco) / 2 + omni)
-        summary.headline = "combined"
-    else:
-        summary.metrics["combined"] = None
-        summary.notes.append("combined score needs ADE20K, COCO and Omni3D items")
-    summary.notes.append("accuracy is the micro average over all items (M2's 'Avg.')")
-
-
-def _vsibench(summary: BenchmarkSummary, records: Sequence[EvalRecord]) -> None:
-    by_type = _by(records, lambda r: r.item.question_type or r.category)
-    tasks: dict[str, list[float]] = defaultdict(list)
-    for question_type, score in by_type.items():
-        tasks[VSI_TASKS.get(question_type, question_type)].append(score)
-    task_scores = {task: sum(v) / len(v) for task, v in tasks.items()}
-    for task, score in sorted(task_scores.items()):
-        summary.metrics[f"task/{task}"] = score
-    summary.metrics["overall"] = _mean(task_scores.values())
-    summary.headline = "overall"
-    summary.notes.append(
-        "numeric tasks use MRA over theta = 0.50..0.95; rel_dir averages its three levels; "
-        f"overall is the plain mean of the {len(task_scores)} task scores present (8 in full)"
-    )
-
-
-_EXTRAS: dict[str, Callable[[BenchmarkSummary, Sequence[EvalRecord]], None]] = {
-    "mathvision": _mathvision,
-    "mathverse": _mathvision,
-    "dynamath": _dynamath,
-    "wemath": _wemath,
-    "cvbench": _cvbench,
-    "vsibench": _vsibench,
-}

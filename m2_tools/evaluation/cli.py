@@ -2,8 +2,9 @@
 
 Three modes:
 
-- ``m2-tools eval ITEMS --out DIR``: ITEMS is an items JSONL, or a benchmark's
-  own file with ``--format NAME``; ``--resume`` continues an interrupted run.
+- ``m2-tools eval ITEMS... --out DIR``: ITEMS are items JSONL files, or a benchmark's
+  released files or directories with ``--format NAME``; ``--resume --out DIR``
+  continues an interrupted run with its recorded items, model and settings.
 - ``m2-tools eval --synthetic --out DIR``: draw the offline synthetic suite into
   ``DIR/synthetic/`` and run it (exercises the pipeline; not a benchmark).
 - ``m2-tools eval --compare RUN_A RUN_B [--out DIR]``: two runs side by side.
@@ -21,10 +22,17 @@ from pathlib import Path
 
 from m2_tools.cli.options import add_model_options, configure_logging, settings_from_args
 from m2_tools.errors import M2Error
+from m2_tools.evaluation._run_dir import (
+    OutputDirNotEmpty,
+    RunConflict,
+    check_resumable,
+    prepare_out_dir,
+    read_run_info,
+)
 from m2_tools.evaluation.items import EvalItem, ItemsFileError, load_items, write_items
 from m2_tools.evaluation.readers import READERS, read_benchmark
 from m2_tools.evaluation.report import Report, pct, write_report
-from m2_tools.evaluation.runner import OutputDirNotEmpty, RunOptions, prepare_out_dir
+from m2_tools.evaluation.runner import RunOptions
 from m2_tools.settings import Settings
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -45,7 +53,12 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``eval`` options to ``parser``."""
-    parser.add_argument("items", nargs="?", type=Path, help="Items JSONL or a benchmark file.")
+    parser.add_argument(
+        "items",
+        nargs="*",
+        type=Path,
+        help="Items JSONL files, or a benchmark's released files or directories (--format).",
+    )
     parser.add_argument(
         "--format",
         choices=list(READERS),
@@ -60,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=_bounded(1, 10**9), metavar="N", help="Only the first N items."
     )
     parser.add_argument(
-        "--samples", type=_bounded(1, 8), default=1, metavar="K", help="Voting answers per item."
+        "--samples", type=_bounded(1, 8), metavar="K", help="Voting answers per item (default 1)."
     )
     parser.add_argument(
         "--concurrency", type=_bounded(1, 1024), metavar="C", help="Calls in flight (default 8)."
@@ -92,12 +105,16 @@ def run(args: argparse.Namespace) -> int:
         return _usage("--out DIR is required")
     if args.report_only:
         return _summary(write_report(args.out), args.out)
-    if bool(args.items) == bool(args.synthetic):
-        return _usage("give either ITEMS or --synthetic")
+    if args.items and args.synthetic:
+        return _usage("give either ITEMS or --synthetic, not both")
     try:
+        if args.resume:
+            _resume_settings(args, read_run_info(args.out))
+        if not (args.items or args.synthetic):
+            return _usage("give ITEMS (files or release directories) or --synthetic")
         prepare_out_dir(args.out, resume=args.resume, overwrite=args.overwrite)
         items, items_file = _items(args)
-    except (OutputDirNotEmpty, ItemsFileError) as exc:
+    except (OutputDirNotEmpty, ItemsFileError, RunConflict) as exc:
         return _usage(str(exc))
     if not items:
         return _usage("no items to run (check --benchmark and the items file)")
@@ -108,6 +125,23 @@ def run(args: argparse.Namespace) -> int:
     return _evaluate(args, settings, items, items_file)
 
 
+def _resume_settings(args: argparse.Namespace, recorded: dict[str, object]) -> None:
+    """Take the run's recorded items, model, samples and token limit where none are given.
+
+    Raises:
+        RunConflict: A given model, sample count or token limit differs from the run's.
+    """
+    given = {"model": args.model, "samples": args.samples, "max_new_tokens": args.max_new_tokens}
+    check_resumable(args.out, {key: value for key, value in given.items() if value is not None})
+    for key in given:
+        if given[key] is None and recorded.get(key) is not None:
+            setattr(args, key, recorded[key])
+    items_file = recorded.get("items_file")
+    if not (args.items or args.synthetic) and items_file:
+        args.items, args.format = [Path(str(items_file))], "items"
+        args.synthetic = Path(str(items_file)).parent.name == "synthetic"
+
+
 def _items(args: argparse.Namespace) -> tuple[list[EvalItem], Path]:
     if args.synthetic:
         from m2_tools.evaluation.synthetic import generate_synthetic
@@ -116,11 +150,14 @@ def _items(args: argparse.Namespace) -> tuple[list[EvalItem], Path]:
         if not (args.resume and path.exists()):
             generate_synthetic(path.parent, count=args.limit or _SYNTHETIC_COUNT, seed=args.seed)
         items = load_items(path)
-    elif args.format == "items":
-        path = args.items
+    elif args.format == "items" and len(args.items) == 1:
+        path = args.items[0]
         items = load_items(path)
     else:
-        items = read_benchmark(args.format, args.items)
+        if args.format == "items":
+            items = [item for file in args.items for item in load_items(file)]
+        else:
+            items = read_benchmark(args.format, args.items)
         path = args.out / "items.jsonl"
         write_items(items, path)
     if args.benchmark:
@@ -135,7 +172,8 @@ def _settings(args: argparse.Namespace, items: Sequence[EvalItem]) -> Settings:
         extra["request_timeout_s"] = 24 * 3600.0
     settings = settings_from_args(args, **extra)
     concurrency = args.concurrency or settings.max_batch_size
-    folders = {Path(ref).parent for item in items for ref in item.images if ref.startswith("/")}
+    refs = [ref for item in items for ref in (*item.images, item.video or "")]
+    folders = {Path(ref).parent for ref in refs if ref.startswith("/")}
     allowed = list(settings.effective_allowed_dirs())
     for folder in sorted(folders, key=lambda p: len(p.parts)):
         if not any(folder.is_relative_to(root) for root in allowed):
@@ -152,7 +190,7 @@ def _evaluate(
     from m2_tools.reasoner import M2Reasoner
 
     options = RunOptions(
-        samples=args.samples,
+        samples=args.samples or 1,
         concurrency=args.concurrency or settings.max_batch_size,
         max_new_tokens=args.max_new_tokens,
         resume=args.resume,
@@ -163,13 +201,22 @@ def _evaluate(
     reasoner = M2Reasoner(settings)
     try:
         result = run_evaluation(reasoner, items, args.out, options)
-    except OutputDirNotEmpty as exc:
+    except (OutputDirNotEmpty, RunConflict) as exc:
         return _usage(str(exc))
     except M2Error as exc:
-        print(f"m2-tools eval: {exc.message}", file=sys.stderr)
+        hint = ""
+        if args.model is None and "M2_MODEL" not in os.environ:
+            hint = (
+                f"; no --model was given, so the default {settings.model!r} was tried. Pass "
+                "--model DIR_OR_HUB_ID (for an offline check, a tiny model made with "
+                "`m2-tools make-tiny-model DIR`)"
+            )
+        print(f"m2-tools eval: {exc.message}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted; resume with: --resume --out {args.out}", file=sys.stderr)
+        print(
+            f"\ninterrupted; resume with: m2-tools eval --resume --out {args.out}", file=sys.stderr
+        )
         return 130
     finally:
         reasoner.close()
@@ -183,10 +230,12 @@ def _evaluate(
 def _summary(report: Report, out_dir: Path) -> int:
     for bench in report.benchmarks:
         rates = bench.rates
+        judge = bench.counts.get("judge", 0)
+        left = f"{judge} left to a GPT judge, " if judge else ""
         print(
             f"{bench.benchmark}: {bench.headline} {pct(bench.headline_value)}% (n={bench.n}; "
-            f"parse failures {pct(rates.parse_failure)}%, truncated {pct(rates.truncation)}%, "
-            f"errors {pct(rates.error)}%)"
+            f"{left}parse failures {pct(rates.parse_failure)}%, truncated "
+            f"{pct(rates.truncation)}%, errors {pct(rates.error)}%)"
         )
     print(f"report: {out_dir / 'report.md'}")
     return 0

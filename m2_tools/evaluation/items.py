@@ -32,7 +32,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-AnswerType = Literal["multiple_choice", "integer", "float", "text", "multi_select"]
+AnswerType = Literal["multiple_choice", "integer", "float", "text", "list", "multi_select"]
 StepRole = Literal["step_1", "step_2", "step_3", "composite"]
 
 #: Benchmarks with their own scoring rules; any other name is scored by answer type.
@@ -77,13 +77,18 @@ class EvalItem(BaseModel):
         description="Image references: paths (relative to the JSONL's directory), "
         "file:// URIs, http(s) URLs or data URIs.",
     )
+    video: str | None = Field(
+        default=None,
+        description="One video reference (path relative to the JSONL's directory, file:// "
+        "URI or URL), sent as spatial_reason's `video`.",
+    )
     options: list[str] | None = Field(
         default=None, description="Option texts in order, without letters (labelled A, B, ...)."
     )
     gold: str = Field(
         ...,
-        description="The gold answer: an option letter (or letters joined by ','), an "
-        "option text (MathVista), a number, or a text.",
+        description="The gold answer as the benchmark gives it: an option letter (or "
+        "letters joined by ','), an option text, a number, or a text.",
     )
     answer_type: AnswerType
     precision: int | None = Field(
@@ -176,7 +181,8 @@ def load_items(path: Path) -> list[EvalItem]:
             raise ItemsFileError(f"{path}:{number}: duplicate item {item.benchmark}/{item.id}")
         seen.add(item.key)
         images = [resolve_image(ref, base) for ref in item.images]
-        items.append(item.model_copy(update={"images": images}))
+        video = resolve_image(item.video, base) if item.video else None
+        items.append(item.model_copy(update={"images": images, "video": video}))
     return items
 
 

@@ -1,37 +1,42 @@
-"""Readers: benchmarks' own published layouts → :class:`EvalItem`.
+"""Readers: benchmarks' released files → :class:`EvalItem`.
 
-Each reader takes the benchmark's annotation file as published (JSON or JSONL;
-export Parquet releases to JSONL first) and resolves image paths against the
-file's directory. Only the field names of the official releases are read:
+Each reader takes a release's annotation file (JSON, JSONL or Parquet) or the
+release's directory, resolves image paths against the file's directory (or takes
+images embedded in a Parquet export), and checks at read time that every image it
+needs is there. Only the field names of the official releases are read:
 
-- MathVista testmini: ``pid, question, image, choices, unit, precision, answer,
-  question_type, answer_type, metadata{task, ...}`` (a dict keyed by pid, or a list).
+- MathVista testmini: ``pid, question, image (or decoded_image), choices, unit,
+  precision, answer, question_type, answer_type, metadata{task, ...}``.
 - MathVision: ``id, question, options, image, answer, level, subject``.
-- MathVerse: ``sample_index, problem_version, question, image, answer,
-  question_type, metadata{subject, ...}``; options embedded in the question.
+- MathVerse: ``sample_index, problem_index, problem_version, question, image,
+  answer, question_type, query_wo, query_cot, metadata{subject, ...}``; Vision Only
+  rows have an empty ``question`` (it is in the image).
 - DynaMath: ``id, question, image, ground_truth, answer_type, subject,
   knowledge_level``, one file per variant (``*variant<k>*``) or a ``variant`` field.
-- WeMath: ``ID, key, question, option, answer, image_path, knowledge concept``.
-- LogicVista: a dict keyed by id of ``imagename, question, answer, skill``.
+- WeMath and LogicVista: see :mod:`m2_tools.evaluation.choice_readers`.
 - CV-Bench and VSI-Bench: see :mod:`m2_tools.evaluation.spatial_readers`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from m2_tools.evaluation._layout import (
     Row,
+    annotation_files,
+    first_image,
     gold_letters,
-    image_refs,
     number_type,
     read_rows,
+    require_files,
     split_embedded_choices,
 )
-from m2_tools.evaluation.items import EvalItem, ItemsFileError, StepRole, load_items
+from m2_tools.evaluation.choice_readers import read_logicvista, read_wemath
+from m2_tools.evaluation.items import EvalItem, ItemsFileError, load_items
+from m2_tools.evaluation.spatial_readers import read_cvbench, read_vsibench
 
 __all__ = [
     "READERS",
@@ -48,104 +53,129 @@ __all__ = [
 
 Reader = Callable[[Path], list[EvalItem]]
 
-
-_MATHVISTA_TYPES = ("multiple_choice", "integer", "float")
+_MATHVISTA_TYPES = {"multi_choice": "multiple_choice", "integer": "integer", "float": "float"}
 
 
 def read_mathvista(path: Path) -> list[EvalItem]:
     """MathVista (testmini): multiple-choice gold is the option text."""
-    items = []
-    for row in read_rows(path):
-        meta = row.get("metadata") or {}
-        choices: list[Any] = row.get("choices") or []
-        multi = bool(row.get("question_type") == "multi_choice" and choices)
-        answer_type = "multiple_choice" if multi else str(row.get("answer_type"))
-        precision = row.get("precision")
-        items.append(
-            EvalItem(
-                id=str(row.get("pid", row.get("_key"))),
-                benchmark="mathvista",
-                category=str(meta.get("task") or "all"),
-                question=row["question"],
-                images=image_refs(row.get("image"), path.parent),
-                options=[str(choice) for choice in choices] if multi else None,
-                gold=str(row["answer"]),
-                answer_type=answer_type if answer_type in _MATHVISTA_TYPES else "text",  # type: ignore[arg-type]
-                precision=int(float(precision)) if precision is not None else None,
-                unit=row.get("unit") or None,
-                meta={k: meta[k] for k in ("source", "context", "grade", "skills") if k in meta},
+    items: list[EvalItem] = []
+    for file in annotation_files(
+        path, ["testmini.json", "*.json", "*.parquet"], how="testmini.json"
+    ):
+        start = len(items)
+        for row in read_rows(file):
+            meta = row.get("metadata") or {}
+            choices: list[Any] = row.get("choices") or []
+            multi = row.get("question_type") == "multi_choice" and bool(choices)
+            kind = "multi_choice" if multi else str(row.get("answer_type"))
+            precision = row.get("precision")
+            items.append(
+                EvalItem(
+                    id=str(row.get("pid", row.get("_key"))),
+                    benchmark="mathvista",
+                    category=str(meta.get("task") or "all"),
+                    question=row["question"],
+                    images=first_image(row, file.parent, "image", "decoded_image"),
+                    options=[str(choice) for choice in choices] if multi else None,
+                    gold=str(row["answer"]),
+                    answer_type=_MATHVISTA_TYPES.get(kind, "list" if kind == "list" else "text"),  # type: ignore[arg-type]
+                    precision=int(float(precision)) if precision is not None else None,
+                    unit=row.get("unit") or None,
+                    meta={
+                        k: meta[k] for k in ("source", "context", "grade", "skills") if k in meta
+                    },
+                )
             )
+        require_files(
+            items[start:], file, "download the release's images/ folder beside testmini.json"
         )
     return items
 
 
 def read_mathvision(path: Path) -> list[EvalItem]:
-    """MathVision (test or testmini JSONL)."""
-    items = []
-    for row in read_rows(path):
-        options = [str(option) for option in row.get("options") or []] or None
-        gold = str(row["answer"]).strip()
-        items.append(
-            EvalItem(
-                id=str(row["id"]),
-                benchmark="mathvision",
-                category=str(row.get("subject") or "all"),
-                question=row["question"],
-                images=image_refs(row.get("image"), path.parent),
-                options=options,
-                gold=gold_letters(gold) if options else gold,
-                answer_type="multiple_choice" if options else number_type(gold),  # type: ignore[arg-type]
-                meta={"level": row["level"]} if "level" in row else {},
+    """MathVision (test or testmini); the gold stays as released (the rule compares it raw)."""
+    names = ["test.jsonl", "testmini.jsonl", "*.jsonl", "*.parquet"]
+    items: list[EvalItem] = []
+    for file in annotation_files(path, names, how="test.jsonl or testmini.jsonl"):
+        start = len(items)
+        for row in read_rows(file):
+            options = [str(option) for option in row.get("options") or []] or None
+            gold = str(row["answer"])
+            items.append(
+                EvalItem(
+                    id=str(row["id"]),
+                    benchmark="mathvision",
+                    category=str(row.get("subject") or "all"),
+                    question=row["question"],
+                    images=first_image(row, file.parent, "image", "decoded_image"),
+                    options=options,
+                    gold=gold,
+                    answer_type="multiple_choice" if options else number_type(gold.strip()),  # type: ignore[arg-type]
+                    meta={"level": row["level"]} if "level" in row else {},
+                )
             )
+        require_files(
+            items[start:], file, "unzip the release's images.zip beside the annotation file"
         )
     return items
 
 
 def read_mathverse(path: Path) -> list[EvalItem]:
-    """MathVerse (testmini); categories are the problem versions."""
-    items = []
-    for row in read_rows(path):
-        gold = str(row["answer"]).strip()
-        multi = str(row.get("question_type", "")).startswith("multi")
-        question, options = (
-            split_embedded_choices(row["question"]) if multi else (row["question"], None)
-        )
-        meta = row.get("metadata") or {}
-        items.append(
-            EvalItem(
-                id=str(row.get("sample_index", row.get("_key"))),
-                benchmark="mathverse",
-                category=str(row.get("problem_version") or "all"),
-                question=question or row["question"],
-                images=image_refs(row.get("image"), path.parent),
-                options=options,
-                gold=gold_letters(gold) if multi else gold,
-                answer_type="multiple_choice" if multi else number_type(gold),  # type: ignore[arg-type]
-                meta={k: meta[k] for k in ("subject", "subfield", "source") if k in meta},
+    """MathVerse (testmini, and testmini_text_only); categories are the problem versions."""
+    items: list[EvalItem] = []
+    files = annotation_files(path, ["testmini*.json", "*.json", "*.parquet"], how="testmini.json")
+    for file in files:
+        start = len(items)
+        for row in read_rows(file):
+            version = str(row.get("problem_version") or "all")
+            multi = str(row.get("question_type", "")).startswith("multi")
+            text = str(row.get("question") or "")
+            question, options = split_embedded_choices(text) if multi else (text, None)
+            if not text.strip():
+                # Why: Vision Only rows carry the question in the image; the released
+                # query is the only text there is.
+                question = str(row.get("query_cot") or row.get("query_wo") or "")
+            index = str(row.get("sample_index", row.get("_key")))
+            meta = row.get("metadata") or {}
+            items.append(
+                EvalItem(
+                    id=f"text-only-{index}" if version == "Text Only" else index,
+                    benchmark="mathverse",
+                    category=version,
+                    question=question,
+                    images=first_image(row, file.parent, "image", "decoded_image"),
+                    options=options,
+                    gold=str(row["answer"]),
+                    answer_type="multiple_choice" if multi else number_type(str(row["answer"])),  # type: ignore[arg-type]
+                    meta={
+                        "problem_index": row.get("problem_index"),
+                        **{k: meta[k] for k in ("subject", "subfield", "source") if k in meta},
+                    },
+                )
             )
-        )
+        require_files(items[start:], file, "unzip the release's images.zip beside testmini.json")
     return items
 
 
 def read_dynamath(path: Path) -> list[EvalItem]:
     """DynaMath: a directory of ``*variant<k>*`` files, or one file with a ``variant`` field."""
-    files = sorted(path.glob("*variant*.json*")) if path.is_dir() else [path]
-    if not files:
-        raise ItemsFileError(f"{path}: no DynaMath *variant<k>*.json(l) files")
-    items = []
-    for file in files:
+    items: list[EvalItem] = []
+    for file in annotation_files(path, ["*variant*"], how="*variant<k>*.json(l) files"):
+        start = len(items)
         found = re.search(r"variant[_-]?(\d+)", file.stem)
         for row in read_rows(file):
             variant = int(row.get("variant") or (found.group(1) if found else 1))
             items.append(_dynamath_item(row, variant, file.parent))
+        require_files(items[start:], file, "the images of each variant belong beside its file")
     return items
 
 
 def _dynamath_item(row: Row, variant: int, base: Path) -> EvalItem:
     kind = str(row.get("answer_type", "text")).lower()
-    gold = str(row["ground_truth"]).strip()
+    gold = str(row["ground_truth"])
     question, options = row["question"], None
-    if kind.startswith("multiple"):
+    multi = kind.startswith("multiple")
+    if multi:
         question, options = split_embedded_choices(question)
     seed = str(row["id"])
     return EvalItem(
@@ -153,94 +183,21 @@ def _dynamath_item(row: Row, variant: int, base: Path) -> EvalItem:
         benchmark="dynamath",
         category=str(row.get("subject") or "all"),
         question=question,
-        images=image_refs(row.get("image"), base),
+        images=first_image(row, base, "image", "decoded_image"),
         options=options,
-        gold=gold_letters(gold) if kind.startswith("multiple") else gold,
+        gold=gold_letters(gold) if multi else gold,
+        # Why: "int" golds are float sums (5.000000000000001); they compare as numbers.
         answer_type="multiple_choice"
-        if kind.startswith("multiple")
-        else ("float" if kind == "float" else "text"),
+        if multi
+        else ("float" if kind in ("float", "int") else "text"),
         seed_id=seed,
         variant=variant,
-        meta={"knowledge_level": row["knowledge_level"]} if "knowledge_level" in row else {},
+        meta={"answer_type": kind, "knowledge_level": row.get("knowledge_level")},
     )
-
-
-_WEMATH_KEY = re.compile(r"(\d+)steps?_(\d+|multi)")
-_WEMATH_LEVEL = {1: "one-step", 2: "two-step", 3: "three-step"}
-
-
-def read_wemath(path: Path) -> list[EvalItem]:
-    """WeMath (testmini): sub-steps and composites linked by ``ID`` and ``key``."""
-    items = []
-    for row in read_rows(path):
-        key = str(row.get("key", ""))
-        found = _WEMATH_KEY.fullmatch(key)
-        num_steps = int(found.group(1)) if found else None
-        role: StepRole | None = None
-        if found:
-            role = "composite" if found.group(2) == "multi" else f"step_{found.group(2)}"  # type: ignore[assignment]
-        level = _WEMATH_LEVEL.get(num_steps or 1, "one-step") if role == "composite" else "one-step"
-        options = [
-            part.strip() for part in re.split(r";\s*(?=[A-Z]\s*\.)", str(row.get("option", "")))
-        ]
-        options = [re.sub(r"^[A-Z]\s*\.\s*", "", part) for part in options if part]
-        items.append(
-            EvalItem(
-                id=f"{row['ID']}@{key}" if key else str(row["ID"]),
-                benchmark="wemath",
-                category=level,
-                question=row["question"],
-                images=image_refs(row.get("image_path"), path.parent),
-                options=options if len(options) >= 2 else None,
-                gold=gold_letters(row["answer"]),
-                answer_type="multiple_choice",
-                composite_id=str(row["ID"]) if role else None,
-                step_role=role,
-                num_steps=num_steps,
-                meta={"knowledge_concept": row.get("knowledge concept")},
-            )
-        )
-    return items
-
-
-def read_logicvista(path: Path) -> list[EvalItem]:
-    """LogicVista (``dataset.json``); images are looked up in ``images/`` beside it."""
-    images_dir = path.parent / "images" if (path.parent / "images").is_dir() else path.parent
-    items = []
-    for row in read_rows(path):
-        gold = gold_letters(row["answer"])
-        question, options = split_embedded_choices(row["question"])
-        skill = row.get("skill")
-        category = skill[0] if isinstance(skill, list) and skill else skill or "all"
-        several = "," in gold
-        items.append(
-            EvalItem(
-                id=str(row.get("_key", row.get("id"))),
-                benchmark="logicvista",
-                category=str(category),
-                question=question,
-                images=image_refs(row.get("imagename"), images_dir),
-                options=options,
-                gold=gold,
-                answer_type="multi_select" if several else "multiple_choice",
-                meta={"broad_capability": row.get("broad_capability")},
-            )
-        )
-    return items
 
 
 def _read_items(path: Path) -> list[EvalItem]:
     return load_items(path)
-
-
-def _spatial(name: str) -> Reader:
-    def read(path: Path) -> list[EvalItem]:
-        from m2_tools.evaluation import spatial_readers
-
-        reader: Reader = getattr(spatial_readers, f"read_{name}")
-        return reader(path)
-
-    return read
 
 
 #: ``--format`` name → reader.
@@ -252,21 +209,37 @@ READERS: dict[str, Reader] = {
     "dynamath": read_dynamath,
     "wemath": read_wemath,
     "logicvista": read_logicvista,
-    "cvbench": _spatial("cvbench"),
-    "vsibench": _spatial("vsibench"),
+    "cvbench": read_cvbench,
+    "vsibench": read_vsibench,
 }
 
 
-def read_benchmark(name: str, path: Path) -> list[EvalItem]:
-    """Read ``path`` with the reader for format ``name`` (see :data:`READERS`).
+def read_benchmark(name: str, paths: Path | Sequence[Path]) -> list[EvalItem]:
+    """Read the files or release directories ``paths`` with the reader for format ``name``.
+
+    Several paths (CV-Bench's ``test_2d`` and ``test_3d``, MathVerse's two files) make
+    one list of items.
 
     Raises:
-        ItemsFileError: Unknown format, unreadable file, or a row missing a field.
+        ItemsFileError: Unknown format, unreadable file, a row missing a field, a
+            missing image, or two items with the same id.
     """
     try:
         reader = READERS[name]
     except KeyError:
         raise ItemsFileError(f"unknown format {name!r}; known: {', '.join(READERS)}") from None
+    items: list[EvalItem] = []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        items += _read_one(name, reader, path)
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        if item.key in seen:
+            raise ItemsFileError(f"two {item.benchmark} items have the id {item.id!r}")
+        seen.add(item.key)
+    return items
+
+
+def _read_one(name: str, reader: Reader, path: Path) -> list[EvalItem]:
     try:
         return reader(path)
     except KeyError as exc:

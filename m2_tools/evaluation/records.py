@@ -14,10 +14,11 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from m2_tools.answers.text import find_boxes, normalise, unwrap_box
 from m2_tools.evaluation.items import EvalItem
 from m2_tools.schemas import M2Result
 
-__all__ = ["ErrorInfo", "EvalRecord", "Prediction", "RecordLog", "load_records"]
+__all__ = ["ErrorInfo", "EvalRecord", "Prediction", "RecordLog", "load_records", "written_answer"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ class Prediction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     answer: str | None = None
+    raw_answer: str | None = Field(
+        default=None,
+        description="The answer as the model wrote it (box or answer tag), before cleaning.",
+    )
     choice: str | None = None
     choice_text: str | None = None
     value: float | None = None
@@ -39,10 +44,14 @@ class Prediction(BaseModel):
     confidence: float | None = None
 
     @classmethod
-    def from_result(cls, result: M2Result, flags: list[str] | None = None) -> Prediction:
-        """The parsed fields of a tool result; ``flags`` come from re-parsing its raw output."""
+    def from_result(
+        cls, result: M2Result, flags: list[str] | None = None, raw_answer: str | None = None
+    ) -> Prediction:
+        """The parsed fields of a tool result, with the parser's ``flags`` and the
+        uncleaned ``raw_answer`` (both read from the raw output when the result lacks them)."""
         return cls(
             answer=result.answer,
+            raw_answer=raw_answer,
             choice=result.choice,
             choice_text=result.choice_text,
             value=result.value,
@@ -63,6 +72,28 @@ class Prediction(BaseModel):
         return any("conflict" in flag for flag in self.flags)
 
 
+def written_answer(raw_output: str) -> str | None:
+    """The answer as the model wrote it, uncleaned: the last filled box of the last
+    ``<answer>`` block after the reasoning (or of the text after it), stripped.
+
+    Benchmarks that compare the answer with the gold as strings (MathVerse, MathVision)
+    need it: the parser's ``answer`` unwraps ``$…$``, ``\\mathrm{}`` and the like.
+    """
+    text, _ = normalise(raw_output)
+    close = text.rfind("</think>")
+    if close >= 0:
+        text = text[close + len("</think>") :]
+    elif "<think>" in text and "<answer>" not in text:
+        return None  # cut off inside the reasoning
+    end = text.rfind("</answer>")
+    start = text.rfind("<answer>", 0, end if end >= 0 else len(text))
+    if start >= 0:
+        text = text[start + len("<answer>") : end if end > start else len(text)]
+    filled = [box for box in find_boxes(text) if box.content.strip()]
+    written = unwrap_box(filled[-1].content) if filled else text
+    return written.strip() or None
+
+
 class ErrorInfo(BaseModel):
     """Why an item's call failed (the contract error code and message)."""
 
@@ -81,8 +112,10 @@ class EvalRecord(BaseModel):
     item: EvalItem
     status: RecordStatus
     score: float = Field(..., ge=0, le=1)
-    scores: dict[str, float] = Field(
-        default_factory=dict, description="Scores under alternative conventions, by name."
+    judge: bool = Field(
+        default=False,
+        description="The official rule leaves this item to a GPT judge: it is listed, "
+        "not scored (its score is 0 and it counts in no accuracy).",
     )
     prediction: Prediction | None = None
     raw_output: str | None = None

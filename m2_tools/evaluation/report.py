@@ -16,11 +16,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from m2_tools.evaluation.aggregates import BenchmarkSummary, summarize
+from m2_tools.evaluation.chart import write_chart
 from m2_tools.evaluation.records import EvalRecord, load_records
 
 __all__ = ["Report", "Throughput", "build_report", "load_run", "render_markdown", "write_report"]
 
 logger = logging.getLogger(__name__)
+
+_SHOWN_JUDGE = 20
 
 
 class Throughput(BaseModel):
@@ -86,9 +89,13 @@ def write_report(run_dir: Path, *, chart: bool = True) -> Report:
     (run_dir / "report.json").write_text(report.model_dump_json(indent=2) + "\n", "utf-8")
     has_chart = False
     if chart:
-        from m2_tools.evaluation.chart import write_chart
-
-        has_chart = write_chart(report, run_dir / "scores.png")
+        created = str(info.get("created") or "")
+        has_chart = write_chart(
+            report.benchmarks,
+            run_dir / "scores.png",
+            model=info.get("model"),
+            date=created[:10] or None,
+        )
     markdown = render_markdown(report, chart="scores.png" if has_chart else None)
     (run_dir / "report.md").write_text(markdown, "utf-8")
     return report
@@ -117,15 +124,16 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
     )
     lines += ["", "## Summary", ""]
     lines += [
-        "| benchmark | n | metric | score (%) | parse failures | truncated | conflicts | errors |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| benchmark | n | metric | score (%) | judge | parse failures | truncated | conflicts "
+        "| errors |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for bench in report.benchmarks:
         r = bench.rates
         lines.append(
             f"| {bench.benchmark} | {bench.n} | {bench.headline} | {pct(bench.headline_value)} "
-            f"| {_rate(r.parse_failure)} | {_rate(r.truncation)} | {_rate(r.conflict)} "
-            f"| {_rate(r.error)} |"
+            f"| {bench.counts.get('judge', 0)} | {_rate(r.parse_failure)} | {_rate(r.truncation)} "
+            f"| {_rate(r.conflict)} | {_rate(r.error)} |"
         )
     for bench in report.benchmarks:
         lines += _benchmark_section(bench)
@@ -139,8 +147,16 @@ def _benchmark_section(bench: BenchmarkSummary) -> list[str]:
     lines += [f"| {name} | {pct(value)} |" for name, value in bench.metrics.items()]
     if bench.counts:
         lines += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in bench.counts.items())]
-    lines += ["", "| category | n | score (%) |", "| --- | ---: | ---: |"]
-    lines += [f"| {name} | {c.n} | {pct(c.score)} |" for name, c in bench.categories.items()]
+    lines += ["", "| category | n | score (%) | judge | chance (%) |"]
+    lines += ["| --- | ---: | ---: | ---: | ---: |"]
+    lines += [
+        f"| {name} | {c.n} | {pct(c.score)} | {c.judge} | {pct(c.chance)} |"
+        for name, c in bench.categories.items()
+    ]
+    if bench.judge_items:
+        shown = ", ".join(f"`{item}`" for item in bench.judge_items[:_SHOWN_JUDGE])
+        more = len(bench.judge_items) - _SHOWN_JUDGE
+        lines += ["", f"Left to a GPT judge: {shown}" + (f" and {more} more" if more > 0 else "")]
     lines += [f"\n_{note}_" for note in bench.notes]
     return lines
 

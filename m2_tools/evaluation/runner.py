@@ -3,13 +3,14 @@
 Calls go through the real service (``arun_tool``), whose worker batches
 concurrent calls for the model. Each finished item is appended to
 ``records.jsonl`` and flushed at once, so an interrupted run loses nothing:
-``resume=True`` skips every item that already has a record.
+``resume=True`` skips every item that already has a record; it continues the run
+with the model, sample count and token limit recorded in ``run.json`` and refuses
+different ones (:class:`RunConflict`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -22,6 +23,18 @@ from tqdm import tqdm
 
 from m2_tools.answers.parsing import parse_response
 from m2_tools.errors import M2Error, ModelUnavailable
+from m2_tools.evaluation._run_dir import (
+    ARTIFACTS,
+    RECORDS,
+    OutputDirNotEmpty,
+    RunConflict,
+    check_resumable,
+    prepare_out_dir,
+    read_run_info,
+    record_count,
+    same_model,
+    write_run_info,
+)
 from m2_tools.evaluation.items import EvalItem
 from m2_tools.evaluation.records import (
     ErrorInfo,
@@ -29,6 +42,7 @@ from m2_tools.evaluation.records import (
     Prediction,
     RecordLog,
     load_records,
+    written_answer,
 )
 from m2_tools.evaluation.scorers import score_item
 from m2_tools.reasoner import M2Reasoner
@@ -37,24 +51,18 @@ from m2_tools.schemas import M2Result
 __all__ = [
     "ARTIFACTS",
     "OutputDirNotEmpty",
+    "RunConflict",
     "RunOptions",
     "RunResult",
     "arun_evaluation",
     "prepare_out_dir",
+    "read_run_info",
     "run_evaluation",
+    "same_model",
     "tool_arguments",
 ]
 
 logger = logging.getLogger(__name__)
-
-RECORDS = "records.jsonl"
-RUN_INFO = "run.json"
-#: Files a run writes into its directory (``overwrite`` removes exactly these).
-ARTIFACTS = (RECORDS, RUN_INFO, "report.json", "report.md", "scores.png")
-
-
-class OutputDirNotEmpty(Exception):
-    """The output directory holds files and neither resume nor overwrite was asked for."""
 
 
 @dataclass(frozen=True)
@@ -91,31 +99,14 @@ class RunResult:
     wall_s: float
 
 
-def prepare_out_dir(out_dir: Path, *, resume: bool = False, overwrite: bool = False) -> None:
-    """Create ``out_dir``, refusing a non-empty one unless resuming or overwriting.
-
-    ``overwrite`` removes only the run's own files (:data:`ARTIFACTS`).
-
-    Raises:
-        OutputDirNotEmpty: ``out_dir`` has entries and neither flag is set.
-    """
-    if out_dir.exists() and any(out_dir.iterdir()) and not (resume or overwrite):
-        raise OutputDirNotEmpty(
-            f"{out_dir} is not empty; pass --resume to continue that run or --overwrite "
-            "to start again"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite and not resume:
-        for name in ARTIFACTS:
-            (out_dir / name).unlink(missing_ok=True)
-
-
 def tool_arguments(
     item: EvalItem, *, samples: int = 1, max_new_tokens: int | None = None
 ) -> dict[str, Any]:
     """The tool input fields for ``item`` (raw output included, for re-parsing)."""
     question = item.question
     arguments: dict[str, Any] = {"images": list(item.images), "include_raw": True}
+    if item.video:
+        arguments["video"] = item.video
     if item.options and len(item.options) >= 2:
         arguments["choices"] = list(item.options)
     elif item.options:  # one option cannot be a `choices` list; keep it in the text
@@ -142,17 +133,24 @@ async def arun_evaluation(
 
     Raises:
         OutputDirNotEmpty: ``records.jsonl`` has records and ``resume`` is off.
-        ModelUnavailable: The model failed to load (no item is recorded).
+        RunConflict: Resuming with another model, sample count or token limit.
+        ModelUnavailable: The model failed to load (nothing is written).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     log = RecordLog(out_dir / RECORDS)
+    settings = {"samples": options.samples, "max_new_tokens": options.max_new_tokens}
+    if options.resume:
+        check_resumable(out_dir, {**options.info, **settings})
     previous = _previous_records(log, options)
     done = {r.key for r in previous if not (options.retry_errors and r.error is not None)}
     todo = [item for item in items if item.key not in done]
-    _write_run_info(out_dir, options, len(items))
     logger.info("%d items to run, %d already recorded", len(todo), len(items) - len(todo))
     if todo:
         await _wait_for_model(reasoner)
+    # Why: written once the model is there, so a run that could not start leaves no run.json.
+    write_run_info(
+        out_dir, {**options.info, **settings, "items": len(items)}, resume=options.resume
+    )
     concurrency = max(1, min(options.concurrency, reasoner.settings.queue_size))
     session = time.time()
     started = time.perf_counter()
@@ -190,20 +188,14 @@ async def arun_evaluation(
 
 def _previous_records(log: RecordLog, options: RunOptions) -> list[EvalRecord]:
     if not options.resume:
-        if log.path.exists() and log.path.stat().st_size > 0:
-            raise OutputDirNotEmpty(f"{log.path} already has records; pass resume to continue")
+        if record_count(log.path):
+            raise OutputDirNotEmpty(
+                f"{log.path} already has records; pass --resume (RunOptions.resume) to continue "
+                "the run, or --overwrite to start it again"
+            )
         return []
     log.repair()
     return load_records(log.path)
-
-
-def _write_run_info(out_dir: Path, options: RunOptions, n_items: int) -> None:
-    path = out_dir / RUN_INFO
-    info: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {}
-    info.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    info.update(options.info)
-    info.update(items=n_items, samples=options.samples, max_new_tokens=options.max_new_tokens)
-    path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 async def _wait_for_model(reasoner: M2Reasoner) -> None:
@@ -241,9 +233,12 @@ async def _evaluate(
 
 
 def _scored(item: EvalItem, result: M2Result, session: float) -> EvalRecord:
-    choices = item.options if item.options and len(item.options) >= 2 else None
-    flags = parse_response(result.raw_output or "", choices).flags
-    prediction = Prediction.from_result(result, list(flags))
+    raw = result.raw_output or ""
+    flags = getattr(result, "flags", None)
+    if flags is None:  # a result model without the parser's flags: read them again
+        choices = item.options if item.options and len(item.options) >= 2 else None
+        flags = parse_response(raw, choices).flags
+    prediction = Prediction.from_result(result, list(flags), written_answer(raw) if raw else None)
     scored = score_item(item, prediction)
     return EvalRecord(
         id=item.id,
@@ -252,7 +247,7 @@ def _scored(item: EvalItem, result: M2Result, session: float) -> EvalRecord:
         item=_compact(item),
         status=prediction.status,
         score=scored.score,
-        scores=scored.scores,
+        judge=scored.judge,
         prediction=prediction,
         raw_output=result.raw_output,
         timings_ms=result.timings_ms.model_dump(),
@@ -263,7 +258,6 @@ def _scored(item: EvalItem, result: M2Result, session: float) -> EvalRecord:
 
 
 def _failed(item: EvalItem, error: ErrorInfo, session: float) -> EvalRecord:
-    scored = score_item(item, None)
     return EvalRecord(
         id=item.id,
         benchmark=item.benchmark,
@@ -271,7 +265,6 @@ def _failed(item: EvalItem, error: ErrorInfo, session: float) -> EvalRecord:
         item=_compact(item),
         status="error",
         score=0.0,
-        scores=scored.scores,
         error=error,
         session=session,
         finished_at=time.time(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +25,28 @@ def boxed(answer: str) -> str:
 
 @pytest.fixture
 def data_dir() -> Path:
-    """The sample files in the benchmarks' published layouts."""
+    """Rows we wrote in each benchmark's released layout (no media: see ``release``)."""
     return DATA_DIR
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Callable[[str], Path]:
+    """Lay out a benchmark's sample release under ``tmp_path``, with the media files its
+    ``MEDIA.txt`` lists (blank PNGs, and stand-in videos that the readers only look for)."""
+
+    def make(benchmark: str) -> Path:
+        target = tmp_path / "releases" / benchmark
+        shutil.copytree(DATA_DIR / benchmark, target, ignore=shutil.ignore_patterns("MEDIA.txt"))
+        for line in (DATA_DIR / benchmark / "MEDIA.txt").read_text().splitlines():
+            path = target / line
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".mp4":
+                path.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+            else:
+                Image.new("RGB", (32, 24), "white").save(path)
+        return target
+
+    return make
 
 
 @pytest.fixture

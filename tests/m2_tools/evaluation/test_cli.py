@@ -57,9 +57,16 @@ def test_synthetic_suite_runs_end_to_end_on_the_tiny_model(
     assert (out / "report.md").read_text().startswith("# m2-tools eval report")
     assert (out / "scores.png").stat().st_size > 0
 
-    # Resuming a finished run runs nothing and rewrites the same report.
+    # Resuming a finished run runs nothing and rewrites the same report; the run's
+    # items, model and token limit are its own, and another model is refused.
     assert main(["eval", "--synthetic", "--out", str(out), "--resume", *_tiny(fixture_dir)]) == 0
+    assert main(["eval", "--resume", "--out", str(out), "--no-progress"]) == 0
     assert len((out / "records.jsonl").read_text().splitlines()) == 20
+    capsys.readouterr()
+    assert main(["eval", "--resume", "--out", str(out), "--model", str(tmp_path)]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main(["eval", "--resume", "--out", str(out), "--max-new-tokens", "32"]) == 2
+    assert json.loads((out / "run.json").read_text())["model"] == str(fixture_dir / "checkpoint")
 
 
 def test_refuses_a_non_empty_out_dir_without_resume_or_overwrite(
@@ -70,8 +77,35 @@ def test_refuses_a_non_empty_out_dir_without_resume_or_overwrite(
     code = main(["eval", "--synthetic", "--out", str(tmp_path)])
 
     assert code == 2
-    assert "--resume" in capsys.readouterr().err
+    assert "--overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt"]
+
+
+def test_a_run_that_could_not_load_its_model_does_not_block_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "smoke"
+    argv = ["eval", "--synthetic", "--limit", "6", "--out", str(out), "--no-progress"]
+    missing = ["--model", str(tmp_path / "no-such-checkpoint"), "--device", "cpu"]
+
+    assert main([*argv, *missing]) == 1
+    capsys.readouterr()
+    assert main([*argv, *missing]) == 1  # not refused (2) as a non-empty directory
+    assert "no-such-checkpoint" in capsys.readouterr().err
+    assert not (out / "records.jsonl").exists()
+
+
+def test_without_a_model_the_failure_says_to_pass_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("M2_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "smoke"
+
+    code = main(["eval", "--synthetic", "--limit", "6", "--out", str(out), "--no-progress"])
+
+    assert code == 1
+    assert "--model" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -79,6 +113,7 @@ def test_refuses_a_non_empty_out_dir_without_resume_or_overwrite(
     [
         ["eval", "--synthetic"],  # no --out
         ["eval", "--out", "x"],  # neither ITEMS nor --synthetic
+        ["eval", "--out", "x", "--resume"],  # nothing recorded to resume
         ["eval", "items.jsonl", "--synthetic", "--out", "x"],  # both
     ],
 )
@@ -145,21 +180,22 @@ def test_report_only_rebuilds_the_reports_from_the_records(
     assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "scores.png"}
 
 
-def test_format_converts_a_benchmark_file_and_resume_skips_recorded_items(
-    make_reasoner, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_format_reads_several_released_files_and_resume_skips_recorded_items(
+    make_reasoner, release, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sample = data_dir / "mathvista" / "testmini.json"
+    root = release("cvbench")
+    files = [root / "test_2d.jsonl", root / "test_3d.jsonl"]
     out = tmp_path / "run"
-    items = read_benchmark("mathvista", sample)
-    engine = ScriptedEngine(default=boxed("B"))
-    # The sample's images are not shipped: every call fails, and is recorded as an error.
+    items = read_benchmark("cvbench", files)
+    engine = ScriptedEngine(default=boxed("A"))
     run_evaluation(make_reasoner(engine), items, out, RunOptions(progress=False))
 
-    code = main(["eval", str(sample), "--format", "mathvista", "--out", str(out), "--resume"])
+    argv = ["eval", *map(str, files), "--format", "cvbench", "--out", str(out), "--resume"]
+    code = main(argv)
 
     assert code == 0
     assert load_items(out / "items.jsonl") == items
-    assert len((out / "records.jsonl").read_text().splitlines()) == 4
-    assert capsys.readouterr().out.startswith("mathvista: accuracy 0.0% (n=4;")
+    assert len((out / "records.jsonl").read_text().splitlines()) == 5
+    assert capsys.readouterr().out.startswith("cvbench: combined ")
     report = json.loads((out / "report.json").read_text())
-    assert report["benchmarks"][0]["rates"]["error"] == 1.0
+    assert report["benchmarks"][0]["metrics"]["combined"] is not None

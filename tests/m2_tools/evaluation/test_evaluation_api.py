@@ -20,6 +20,7 @@ def test_public_names_are_pinned() -> None:
         "OutputDirNotEmpty",
         "Prediction",
         "Report",
+        "RunConflict",
         "RunOptions",
         "RunResult",
         "arun_evaluation",

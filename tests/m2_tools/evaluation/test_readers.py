@@ -1,15 +1,22 @@
-"""Readers: sample files in each benchmark's published layout → items; the items JSONL."""
+"""Readers: rows we wrote in each benchmark's released layout → items, checked at read time."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from m2_tools.evaluation import EvalItem, ItemsFileError, load_items, read_benchmark, write_items
 from m2_tools.evaluation.readers import split_embedded_choices
 from m2_tools.evaluation.spatial_readers import read_vsibench
+
+Release = Callable[[str], Path]
 
 
 def _brief(item: EvalItem) -> dict[str, object]:
@@ -17,220 +24,291 @@ def _brief(item: EvalItem) -> dict[str, object]:
     return item.model_dump(exclude={"images", "meta"}, exclude_defaults=True)
 
 
-def test_reads_mathvista_testmini_with_option_text_gold(data_dir: Path) -> None:
-    items = read_benchmark("mathvista", data_dir / "mathvista" / "testmini.json")
+def test_reads_mathvista_keeping_option_text_gold_and_list_answers(release: Release) -> None:
+    root = release("mathvista")
+    items = read_benchmark("mathvista", root / "testmini.json")
 
-    assert [_brief(item) for item in items] == [
-        {
-            "id": "1",
-            "benchmark": "mathvista",
-            "category": "geometry problem solving",
-            "question": "Which shape has the largest area?",
-            "options": ["circle", "square", "triangle"],
-            "gold": "square",
-            "answer_type": "multiple_choice",
-        },
-        {
-            "id": "2",
-            "benchmark": "mathvista",
-            "category": "figure question answering",
-            "question": "How many bars are taller than 40?",
-            "gold": "3",
-            "answer_type": "integer",
-        },
-        {
-            "id": "3",
-            "benchmark": "mathvista",
-            "category": "textbook question answering",
-            "question": "What is the slope of the line?",
-            "gold": "0.5",
-            "answer_type": "float",
-            "precision": 1,
-        },
-        {
-            "id": "4",
-            "benchmark": "mathvista",
-            "category": "figure question answering",
-            "question": "What is the label of the top-left cell?",
-            "gold": "[1, 2]",
-            "answer_type": "text",
-        },
+    assert [(i.id, i.answer_type, i.gold, i.precision) for i in items] == [
+        ("11", "multiple_choice", "square", None),
+        ("12", "integer", "3", None),
+        ("13", "float", "0.5", 1),
+        ("14", "list", "[2009, 2011]", None),
+        ("15", "multiple_choice", "4", None),
     ]
-    assert items[0].images == [str(data_dir / "mathvista" / "images" / "1.jpg")]
-    assert items[0].meta["skills"] == ["geometry reasoning"]
+    assert items[0].options == ["circle", "square", "triangle"]
+    assert items[0].category == "geometry problem solving"
+    assert items[0].images == [str(root / "images" / "11.png")]
 
 
-def test_reads_mathvision_with_letters_for_options_and_numbers_otherwise(data_dir: Path) -> None:
-    items = read_benchmark("mathvision", data_dir / "mathvision" / "test.jsonl")
+def test_reads_mathvision_keeping_the_gold_as_released(release: Release) -> None:
+    items = read_benchmark("mathvision", release("mathvision") / "test.jsonl")
 
-    kinds = [(i.id, i.answer_type, i.gold, i.category) for i in items]
-    assert kinds == [
-        ("1", "multiple_choice", "C", "combinatorial geometry"),
-        ("2", "integer", "12", "counting"),
-        ("3", "text", "\\frac{3}{4}", "metric geometry - area"),
-        ("4", "float", "1.414", "metric geometry - length"),
-    ]
-    assert items[0].options == ["A", "B", "C", "D", "E"]
-    assert items[1].options is None
-    assert items[2].meta == {"level": 3}
+    kinds = {i.id: (i.answer_type, i.gold, i.options is not None) for i in items}
+    assert kinds["101"] == ("multiple_choice", "D", True)
+    assert kinds["103"] == ("integer", "12", False)
+    assert kinds["104"] == ("text", "$3\\sqrt{2}$", False)
+    assert kinds["105"] == ("text", "B", False)  # options drawn in the image
+    assert items[0].meta == {"level": 1}
 
 
-def test_reads_mathverse_splitting_embedded_choices(data_dir: Path) -> None:
-    items = read_benchmark("mathverse", data_dir / "mathverse" / "testmini.json")
+def test_reads_mathverse_vision_only_rows_whose_question_is_in_the_image(release: Release) -> None:
+    items = read_benchmark("mathverse", release("mathverse"))  # the directory: both files
 
-    first, vision_only, free_form = items
-    assert first.question == (
-        "As shown in the figure, AB is parallel to CD and angle 1 = 50.0, then angle 2 is ()"
-    )
-    assert first.options == ["40°", "50°", "130°", "140°"]
-    assert (first.gold, first.category) == ("C", "Text Dominant")
-    assert vision_only.options is None and vision_only.answer_type == "multiple_choice"
-    assert (free_form.answer_type, free_form.gold, free_form.category) == (
-        "float",
-        "50.3",
-        "Text Lite",
-    )
-    assert first.images == [str(data_dir / "mathverse" / "images_version_1-4" / "image_1.png")]
-
-
-def test_reads_dynamath_variant_files_with_seed_and_variant(data_dir: Path) -> None:
-    items = read_benchmark("dynamath", data_dir / "dynamath")
-
-    assert [(i.id, i.seed_id, i.variant, i.answer_type, i.gold) for i in items] == [
-        ("1-v1", "1", 1, "float", "4.0"),
-        ("2-v1", "2", 1, "multiple_choice", "B"),
-        ("1-v2", "1", 2, "float", "5.5"),
-        ("2-v2", "2", 2, "multiple_choice", "C"),
-    ]
-    assert items[1].question == "Which point is the highest?"
-    assert items[1].options == ["P", "Q", "R"]
-    assert items[2].images == [str(data_dir / "dynamath" / "images" / "variant2" / "1.png")]
+    by_id = {item.id: item for item in items}
+    assert len(items) == 10
+    vision_only = by_id["205"]
+    assert vision_only.category == "Vision Only"
+    assert vision_only.question.startswith("According to the question shown in the image")
+    assert vision_only.images[0].endswith("images_version_6/image_42.png")
+    assert by_id["text-only-201"].images == []  # Text Only has no image
+    assert by_id["text-only-201"].options == ["60°", "70°", "80°", "90°"]
+    assert by_id["text-only-206"].options == ["True", "False"]  # a "Choice:" header
+    assert by_id["text-only-206"].gold == "False"  # golds stay as released
+    assert by_id["text-only-207"].gold == "(A)"
+    assert by_id["text-only-208"].gold == "Circumference $=12.6 \\mathrm{~cm}$"
 
 
-def test_reads_wemath_linking_steps_to_their_composite(data_dir: Path) -> None:
-    items = read_benchmark("wemath", data_dir / "wemath" / "testmini.json")
-
-    links = [(i.id, i.composite_id, i.step_role, i.num_steps, i.category) for i in items]
-    assert links == [
-        ("7@2steps_1", "7", "step_1", 2, "one-step"),
-        ("7@2steps_2", "7", "step_2", 2, "one-step"),
-        ("7@2steps_multi", "7", "composite", 2, "two-step"),
-        ("9@3steps_1", "9", "step_1", 3, "one-step"),
-        ("9@3steps_2", "9", "step_2", 3, "one-step"),
-        ("9@3steps_3", "9", "step_3", 3, "one-step"),
-        ("9@3steps_multi", "9", "composite", 3, "three-step"),
-    ]
-    assert items[0].options == ["3 cm", "4 cm", "5 cm", "6 cm", "No correct answer"]
-    assert items[0].gold == "B"
-
-
-def test_reads_logicvista_with_multi_select_gold_and_skill_categories(data_dir: Path) -> None:
-    items = read_benchmark("logicvista", data_dir / "logicvista" / "dataset.json")
-
-    assert [(i.id, i.answer_type, i.gold, i.category) for i in items] == [
-        ("0", "multiple_choice", "B", "inductive"),
-        ("1", "multi_select", "A,C", "deductive"),
-        ("2", "multiple_choice", "D", "mechanical"),
-    ]
-    assert items[0].options == ["the circle", "the square", "the star", "the cross"]
-    assert items[1].options == ["x > 2", "y < 1", "x + y = 5", "x = y"]
-    assert items[2].options is None  # options live in the image
-    assert items[0].images == [str(data_dir / "logicvista" / "0.jpg")]
-
-
-def test_reads_cvbench_with_task_source_and_letter_gold(data_dir: Path) -> None:
-    items = read_benchmark("cvbench", data_dir / "cvbench" / "test.jsonl")
-
-    assert [(i.id, i.category, i.source, i.gold, i.resolved_tool) for i in items] == [
-        ("0", "Count", "ADE20K", "C", "spatial_reason"),
-        ("1", "Relation", "COCO", "B", "spatial_reason"),
-        ("2", "Depth", "Omni3D", "A", "spatial_reason"),
-        ("3", "Distance", "Omni3D", "B", "spatial_reason"),
-    ]
-    assert items[0].options == ["3", "2", "1", "0"]
-    assert items[0].images == [str(data_dir / "cvbench" / "img" / "2D" / "count" / "ade20k_10.png")]
-
-
-def test_reads_vsibench_with_frames_numeric_tasks_and_stripped_option_labels(
-    data_dir: Path, tmp_path: Path
+def test_reads_dynamath_variant_files_with_seed_variant_and_numeric_int_golds(
+    release: Release,
 ) -> None:
-    scene = tmp_path / "arkitscenes" / "41069025"
-    scene.mkdir(parents=True)
-    for n in range(40):
-        (scene / f"{n:03d}.jpg").write_bytes(b"")
+    items = read_benchmark("dynamath", release("dynamath"))
 
-    items = read_vsibench(data_dir / "vsibench" / "test.jsonl", frames_dir=tmp_path, max_frames=8)
+    assert len(items) == 10
+    first = {item.id: item for item in items if item.variant == 1}
+    assert _brief(first["8-v1"]) == {
+        "id": "8-v1",
+        "benchmark": "dynamath",
+        "category": "statistics",
+        "question": "Is the red bar taller than the blue bar?",
+        "options": ["yes", "no"],
+        "gold": "A",
+        "answer_type": "multiple_choice",
+        "seed_id": "8",
+        "variant": 1,
+    }
+    assert first["10-v1"].answer_type == "float"  # an "int" gold such as -7.000000000000001
+    assert first["9-v1"].answer_type == "text"
+    assert first["11-v1"].answer_type == "text"  # "single answer" compares as text
 
-    assert [(i.id, i.question_type, i.answer_type, i.gold) for i in items] == [
-        ("0", "object_counting", "float", "4"),
-        ("1", "room_size_estimation", "float", "18.6"),
-        ("2", "object_rel_direction_easy", "multiple_choice", "A"),
-        ("3", "obj_appearance_order", "multiple_choice", "C"),
+
+def test_reads_wemath_linking_steps_to_their_composite(release: Release) -> None:
+    items = read_benchmark("wemath", release("wemath") / "testmini.json")
+
+    by_id = {item.id: item for item in items}
+    multi = by_id["3steps_1@3steps_multi"]
+    assert (multi.composite_id, multi.step_role, multi.num_steps, multi.category) == (
+        "3steps_1",
+        "composite",
+        3,
+        "three-step",
+    )
+    assert by_id["2steps_1@2steps_2"].step_role == "step_2"
+    assert by_id["2steps_1@2steps_2"].options == ["4 cm", "6 cm", "8 cm.", "No correct answer"]
+    # A letter glued to a ';' (a release typo) is not an option label.
+    assert by_id["2steps_2@2steps_1"].options == [
+        "Point P lies on the line through ;O.",
+        "Point Q",
+        "Point R",
+        "No correct answer",
     ]
-    assert items[2].options == ["left", "right"]
-    assert [Path(p).name for p in items[0].images] == [f"{n:03d}.jpg" for n in range(0, 40, 5)]
-    assert items[2].images == []  # the scannet scene has no frames extracted
 
 
-def test_split_embedded_choices_handles_the_usual_layouts() -> None:
-    assert split_embedded_choices("Q?\nChoices:\nA:40°\nB:50°") == ("Q?", ["40°", "50°"])
-    assert split_embedded_choices("Q?\n(A) P\n(B) Q") == ("Q?", ["P", "Q"])
-    assert split_embedded_choices("Q? Options: A. one B. two") == ("Q?", ["one", "two"])
-    assert split_embedded_choices("Mr. A. Smith met B. Jones.") == (
-        "Mr. A. Smith met B. Jones.",
-        None,
+def test_reads_logicvista_options_written_on_one_line(release: Release) -> None:
+    items = read_benchmark("logicvista", release("logicvista") / "dataset.json")
+
+    by_id = {item.id: item for item in items}
+    assert by_id["v1_902"].options == ["9", "11", "13", "15"]
+    assert (
+        by_id["v1_902"].question
+        == "How many squares will the 5th figure have? Select answers from A-D."
     )
-    assert split_embedded_choices("Pick.\nB. out of order\nA. first") == (
-        "Pick.\nB. out of order\nA. first",
-        None,
-    )
+    assert by_id["v1_903"].options == ["Alpha Ltd", "Beta Co.", "Gamma Plc"]
+    assert by_id["v1_905"].options is None  # labels without text: the options are in the image
+    assert (by_id["v1_901"].gold, by_id["v1_901"].answer_type) == ("B,D", "multi_select")
+    assert (by_id["v1_904"].gold, by_id["v1_904"].answer_type) == ("2", "integer")
+    assert by_id["v1_900"].category == "inductive"
 
 
-def test_unknown_format_and_missing_fields_are_items_file_errors(
-    data_dir: Path, tmp_path: Path
+def test_reads_cvbench_from_its_two_files_or_its_directory(release: Release) -> None:
+    root = release("cvbench")
+
+    from_dir = read_benchmark("cvbench", root)
+    from_files = read_benchmark("cvbench", [root / "test_2d.jsonl", root / "test_3d.jsonl"])
+
+    assert [i.id for i in from_dir] == [i.id for i in from_files]
+    assert [(i.id, i.category, i.gold, i.source, i.meta["type"]) for i in from_dir] == [
+        ("2D-0", "Count", "B", "ADE20K", "2D"),
+        ("2D-1", "Count", "A", "COCO", "2D"),
+        ("2D-2", "Relation", "B", "COCO", "2D"),
+        ("3D-3", "Depth", "A", "Omni3D", "3D"),
+        ("3D-4", "Distance", "B", "Omni3D", "3D"),
+    ]
+    assert from_dir[0].resolved_tool == "spatial_reason"
+
+
+def test_reads_vsibench_items_with_their_scene_videos(release: Release) -> None:
+    root = release("vsibench")
+
+    items = read_benchmark("vsibench", root / "test.jsonl")
+
+    assert items[0].video == str((root / "arkitscenes" / "40000001.mp4").resolve())
+    assert items[0].images == []
+    assert (items[0].answer_type, items[0].options) == ("float", None)
+    assert items[3].options == ["left", "right"]  # "A. left" labels stripped
+    assert items[3].answer_type == "multiple_choice"
+
+
+def test_vsibench_falls_back_to_extracted_frames_when_a_scene_has_no_video(
+    release: Release,
 ) -> None:
-    broken = tmp_path / "test.jsonl"
-    broken.write_text(json.dumps({"id": 1, "question": "no answer"}) + "\n")
+    root = release("vsibench")
+    (root / "scannetpp" / "ab12cd34ef.mp4").unlink()
+    frames = root / "frames" / "scannetpp" / "ab12cd34ef"
+    frames.mkdir(parents=True)
+    for i in range(20):
+        Image.new("RGB", (8, 8)).save(frames / f"{i:03d}.jpg")
+
+    items = read_vsibench(root / "test.jsonl", max_frames=4)
+
+    route = items[-1]
+    assert route.video is None
+    assert [Path(p).name for p in route.images] == ["000.jpg", "005.jpg", "010.jpg", "015.jpg"]
+
+
+def test_a_missing_video_is_found_at_read_time_with_how_to_get_it(release: Release) -> None:
+    root = release("vsibench")
+    shutil.rmtree(root / "scannet")
+
+    with pytest.raises(ItemsFileError, match=r"scannet\.zip"):
+        read_benchmark("vsibench", root / "test.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "missing"),
+    [
+        ("cvbench", "test_2d.jsonl", "img/2D/count/ade20k_0.png"),
+        ("mathvista", "testmini.json", "images/12.png"),
+        ("logicvista", "dataset.json", "images/v1_903.png"),
+        ("wemath", "testmini.json", "3steps/image/1-2.png"),
+    ],
+)
+def test_missing_images_are_found_at_read_time(
+    name: str, path: str, missing: str, release: Release
+) -> None:
+    root = release(name)
+    (root / missing).unlink()
+
+    with pytest.raises(ItemsFileError) as caught:
+        read_benchmark(name, root / path)
+
+    assert missing.split("/")[-1] in str(caught.value)
+
+
+def test_an_image_embedded_by_a_parquet_export_becomes_a_data_uri(tmp_path: Path) -> None:
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(png, format="PNG")
+    row = json.loads(
+        (Path(__file__).parent / "data/cvbench/test_3d.jsonl").read_text().split("\n")[0]
+    )
+    row["image"] = {"bytes": base64.b64encode(png.getvalue()).decode(), "path": None}
+    (tmp_path / "test_3d.jsonl").write_text(json.dumps(row) + "\n")
+
+    [item] = read_benchmark("cvbench", tmp_path / "test_3d.jsonl")
+
+    assert item.images[0].startswith("data:image/png;base64,")
+    assert base64.b64decode(item.images[0].split(",", 1)[1]) == png.getvalue()
+
+
+def test_reads_parquet_releases_with_embedded_images(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), "blue").save(png, format="PNG")
+    rows = [
+        json.loads(line)
+        for line in (Path(__file__).parent / "data/cvbench/test_2d.jsonl").read_text().splitlines()
+    ]
+    for row in rows:
+        row["image"] = {"bytes": png.getvalue(), "path": None}
+        row["choices"] = [str(c) for c in row["choices"]]
+        del row["bbox"], row["target_class"], row["target_size"]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "test_2d.parquet")
+
+    items = read_benchmark("cvbench", tmp_path)
+
+    assert [item.id for item in items] == ["2D-0", "2D-1", "2D-2"]
+    assert all(item.images[0].startswith("data:image/png;base64,") for item in items)
+
+
+@pytest.mark.parametrize(
+    ("question", "stem", "options"),
+    [
+        ("Find x.\nChoices:\nA:8\nB:10\nC:12", "Find x.", ["8", "10", "12"]),
+        ("Is it? Choices: (A) yes (B) no", "Is it?", ["yes", "no"]),
+        ("True or false?\nChoice:\nA. True\nB. False", "True or false?", ["True", "False"]),
+        ("Pick one.\nA. red\nB. green", "Pick one.", ["red", "green"]),
+        (
+            "How many? Select from A-C. \n A) 3 B) 4 C) 5",
+            "How many? Select from A-C.",
+            ["3", "4", "5"],
+        ),
+        ("Which? (A) one (B) two", "Which?", ["one", "two"]),
+        ("Which rotation? (A) (B) (C)", "Which rotation? (A) (B) (C)", None),
+        (
+            "Point A) is where the lines meet; what is B?",
+            "Point A) is where the lines meet; what is B?",
+            None,
+        ),
+        ("No options here.", "No options here.", None),
+    ],
+)
+def test_split_embedded_choices_handles_the_released_layouts(
+    question: str, stem: str, options: list[str] | None
+) -> None:
+    assert split_embedded_choices(question) == (stem, options)
+
+
+def test_unknown_format_and_missing_fields_are_items_file_errors(tmp_path: Path) -> None:
+    (tmp_path / "test.jsonl").write_text(json.dumps({"idx": 1, "question": "q?"}) + "\n")
 
     with pytest.raises(ItemsFileError):
-        read_benchmark("nope", broken)
+        read_benchmark("nope", tmp_path / "test.jsonl")
+    with pytest.raises(ItemsFileError, match="'choices'"):
+        read_benchmark("cvbench", tmp_path / "test.jsonl")
     with pytest.raises(ItemsFileError):
-        read_benchmark("mathvision", broken)
+        read_benchmark("cvbench", tmp_path / "missing.jsonl")
     with pytest.raises(ItemsFileError):
-        read_benchmark("mathvista", tmp_path / "missing.json")
+        read_benchmark("dynamath", tmp_path)  # a directory without variant files
 
 
-def test_items_jsonl_round_trips_and_resolves_relative_images(tmp_path: Path) -> None:
+def test_items_jsonl_round_trips_and_resolves_relative_media(tmp_path: Path) -> None:
     item = EvalItem(
         id="a",
-        benchmark="synthetic",
-        question="How many?",
-        images=["images/a.png", "data:image/png;base64,AAAA", "https://example.org/x.png"],
-        gold=3,
-        answer_type="integer",
+        benchmark="vsibench",
+        question="How many chairs?",
+        images=["frames/1.png"],
+        video="videos/scene.mp4",
+        gold="3",
+        answer_type="float",
     )
-    path = tmp_path / "set" / "items.jsonl"
+    path = tmp_path / "sub" / "items.jsonl"
 
-    write_items([item], path)
-    (loaded,) = load_items(path)
+    assert write_items([item], path) == 1
+    [loaded] = load_items(path)
 
-    assert loaded.gold == "3"
-    assert loaded.images == [
-        str(tmp_path / "set" / "images" / "a.png"),
-        "data:image/png;base64,AAAA",
-        "https://example.org/x.png",
-    ]
-    assert loaded.model_copy(update={"images": item.images}) == item
+    assert loaded.images == [str(tmp_path / "sub" / "frames" / "1.png")]
+    assert loaded.video == str(tmp_path / "sub" / "videos" / "scene.mp4")
+    assert loaded.model_dump(exclude={"images", "video"}) == item.model_dump(
+        exclude={"images", "video"}
+    )
 
 
 def test_invalid_or_duplicate_items_are_rejected(tmp_path: Path) -> None:
+    line = {"id": "a", "benchmark": "x", "question": "q", "gold": "1", "answer_type": "integer"}
     path = tmp_path / "items.jsonl"
-    good = {"id": "a", "benchmark": "b", "question": "q", "gold": "A", "answer_type": "text"}
-    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "answer_type": "essay"}) + "\n")
-
-    with pytest.raises(ItemsFileError):
+    path.write_text(json.dumps(line) + "\n" + json.dumps(line) + "\n")
+    with pytest.raises(ItemsFileError, match="duplicate"):
         load_items(path)
-
-    path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n")
-    with pytest.raises(ItemsFileError):
+    path.write_text(json.dumps({**line, "answer_type": "essay"}) + "\n")
+    with pytest.raises(ItemsFileError, match=r":1: answer_type"):
         load_items(path)

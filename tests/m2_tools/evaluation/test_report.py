@@ -6,16 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from m2_tools.evaluation import (
     EvalItem,
     Report,
     RunOptions,
+    build_report,
     compare_runs,
     run_evaluation,
     write_report,
 )
+from m2_tools.evaluation.aggregates import summarize
+from m2_tools.evaluation.chart import write_chart
 from m2_tools.evaluation.compare import render_comparison
+from m2_tools.evaluation.report import render_markdown
 from m2_tools.testing import ScriptedEngine
 
 from .conftest import boxed
@@ -65,7 +70,8 @@ def test_writes_json_markdown_and_chart_with_benchmark_and_category_scores(
     make_reasoner, image_file: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    _run(make_reasoner, image_file, out, {"MathVista question 0": boxed("B"), "question 3": "oops"})
+    replies = {"MathVista question 0": boxed("B"), "question 3": boxed("circle")}
+    _run(make_reasoner, image_file, out, replies)
 
     report = write_report(out)
 
@@ -73,14 +79,14 @@ def test_writes_json_markdown_and_chart_with_benchmark_and_category_scores(
     by_name = {b.benchmark: b for b in report.benchmarks}
     assert by_name["mathvista"].metrics["accuracy"] == pytest.approx(1 / 4)
     assert by_name["mathvista"].categories["geometry problem solving"].score == pytest.approx(0.5)
-    assert by_name["mathvista"].rates.parse_failure == pytest.approx(1 / 4)
+    assert by_name["mathvista"].rates.parse_failure == 0.0
     cv = by_name["cvbench"]
     # ADE20K 1/1, COCO 1/1, Omni3D 1/2 ("question 3" also hits cv3): ½((1 + 1)/2 + 0.5).
     assert (cv.headline, cv.metrics["combined"]) == ("combined", pytest.approx(0.75))
     assert report.throughput.items == 8 and report.throughput.items_per_s is not None
     assert report.throughput.completion_tokens > 0
     markdown = (out / "report.md").read_text()
-    assert "| mathvista | 4 | accuracy | 25.0 |" in markdown
+    assert "| mathvista | 4 | accuracy | 25.0 | 0 |" in markdown
     assert "## cvbench" in markdown and "![per-category scores](scores.png)" in markdown
     assert "model: `scripted`" in markdown
     assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,3 +140,37 @@ def test_compare_lists_metric_and_category_deltas_and_flipped_items(
     assert "| mathvista | accuracy | 100.0 | 75.0 | -25.0 |" in markdown
     assert "## Lost items (2)" in markdown and "| mathvista | mv1 |" in markdown
     assert json.loads(comparison.model_dump_json())["lost"][1]["id"] == "mv1"
+
+
+def _pixels(path: Path, color: tuple[int, int, int]) -> int:
+    with Image.open(path) as image:
+        found = image.convert("RGB").getcolors(maxcolors=1 << 20) or []
+    return sum(count for count, rgb in found if rgb == color)
+
+
+def test_chart_of_all_zero_scores_still_shows_every_row_and_the_chance_level(
+    item_of, record_of, tmp_path: Path
+) -> None:
+    records = [
+        record_of(item_of(id=str(i), benchmark="cvbench", category=task, options=["a", "b"]), 0.0)
+        for i, task in enumerate(["Count", "Relation", "Depth"])
+    ]
+    path = tmp_path / "scores.png"
+
+    assert write_chart([summarize("cvbench", records)], path, model="m2", date="2026-01-02")
+
+    assert _pixels(path, (0xE8, 0xE8, 0xE8)) > 1000  # the 0-100 % track of each row
+    assert _pixels(path, (0xC4, 0x4E, 0x52)) > 20  # the dashed chance marks at 50 %
+
+
+def test_markdown_lists_the_items_left_to_a_judge(item_of, record_of, tmp_path: Path) -> None:
+    records = [
+        record_of(item_of(id="7", benchmark="mathverse", category="Vision Only"), 0.0, judge=True),
+        record_of(item_of(id="8", benchmark="mathverse", category="Vision Only"), 1.0),
+    ]
+    report = build_report(records, {"model": "m2"})
+
+    markdown = render_markdown(report)
+
+    assert "| mathverse | 2 | version/Vision Only | 100.0 | 1 |" in markdown
+    assert "Left to a GPT judge: `7`" in markdown

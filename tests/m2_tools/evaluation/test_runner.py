@@ -16,6 +16,7 @@ from m2_tools.errors import RequestTimeout
 from m2_tools.evaluation import (
     EvalItem,
     OutputDirNotEmpty,
+    RunConflict,
     RunOptions,
     arun_evaluation,
     load_records,
@@ -155,9 +156,9 @@ def test_refuses_a_non_empty_directory_unless_resuming_or_overwriting(
     run_evaluation(make_reasoner(ScriptedEngine()), _items(image_file, 1), out, QUIET)
     (out / "notes.txt").write_text("keep me")
 
-    with pytest.raises(OutputDirNotEmpty):
+    with pytest.raises(OutputDirNotEmpty, match="--resume"):
         prepare_out_dir(out)
-    with pytest.raises(OutputDirNotEmpty):
+    with pytest.raises(OutputDirNotEmpty, match="--resume"):
         run_evaluation(make_reasoner(ScriptedEngine()), _items(image_file, 1), out, QUIET)
     prepare_out_dir(out, resume=True)
     assert (out / "records.jsonl").exists()
@@ -209,10 +210,14 @@ def test_a_model_that_cannot_load_stops_the_run_before_any_record(
 ) -> None:
     engine = ScriptedEngine(load_error=RuntimeError("no weights"))
 
-    with pytest.raises(ModelUnavailable):
-        run_evaluation(make_reasoner(engine), _items(image_file, 2), tmp_path, QUIET)
+    out = tmp_path / "run"
 
-    assert not (tmp_path / "records.jsonl").exists()
+    with pytest.raises(ModelUnavailable):
+        run_evaluation(make_reasoner(engine), _items(image_file, 2), out, QUIET)
+
+    assert not (out / "records.jsonl").exists()
+    assert not (out / "run.json").exists()
+    prepare_out_dir(out)  # nothing blocks the next try
 
 
 def test_progress_bar_shows_rate_and_eta_on_stderr(
@@ -240,3 +245,81 @@ def test_tool_arguments_pass_options_as_choices_and_keep_raw_output(item_of) -> 
     }
     assert tool_arguments(single)["question"] == "What is shown?\nA. only"
     assert "choices" not in tool_arguments(single)
+
+
+def test_an_item_with_a_video_sends_it_to_spatial_reason(item_of) -> None:
+    item = item_of(benchmark="vsibench", video="/data/scene.mp4", gold="3", answer_type="float")
+
+    arguments = tool_arguments(item)
+
+    assert item.resolved_tool == "spatial_reason"
+    assert arguments["video"] == "/data/scene.mp4"
+    assert arguments["images"] == []
+
+
+def test_records_keep_the_parser_flags_and_the_answer_as_written(
+    make_reasoner, image_file: Path, tmp_path: Path
+) -> None:
+    item = EvalItem(
+        id="c1",
+        benchmark="mathverse",
+        question="A circle has radius 2 cm. Find its circumference.",
+        images=[str(image_file)],
+        gold="Circumference $=12.6 \\mathrm{~cm}$",
+        answer_type="text",
+    )
+    engine = ScriptedEngine(
+        default="<think>\n2 pi r\n</think>\n<answer>Circumference $=12.6 \\mathrm{~cm}$</answer>"
+    )
+
+    run_evaluation(make_reasoner(engine), [item], tmp_path, QUIET)
+
+    (record,) = load_records(tmp_path / "records.jsonl")
+    assert record.prediction is not None
+    assert record.prediction.raw_answer == item.gold
+    assert "no_box" in record.prediction.flags
+    assert (record.score, record.judge) == (1.0, False)
+
+
+def test_an_answer_the_official_code_sends_to_a_judge_is_recorded_as_such(
+    make_reasoner, image_file: Path, tmp_path: Path
+) -> None:
+    item = EvalItem(
+        id="j1",
+        benchmark="mathverse",
+        question="Find AB.",
+        images=[str(image_file)],
+        gold="10",
+        answer_type="integer",
+    )
+
+    run_evaluation(make_reasoner(ScriptedEngine(default=boxed("10.0"))), [item], tmp_path, QUIET)
+
+    (record,) = load_records(tmp_path / "records.jsonl")
+    assert (record.score, record.judge) == (0.0, True)
+
+
+@pytest.mark.parametrize(
+    ("changed", "flag"),
+    [
+        ({"info": {"model": "another-model"}}, "--model"),
+        ({"max_new_tokens": 64}, "--max-new-tokens"),
+        ({"samples": 3}, "--samples"),
+    ],
+)
+def test_resume_refuses_another_model_or_token_limit(
+    changed: dict[str, object], flag: str, make_reasoner, image_file: Path, tmp_path: Path
+) -> None:
+    first = RunOptions(progress=False, info={"model": "scripted"}, max_new_tokens=32)
+    run_evaluation(make_reasoner(ScriptedEngine()), _items(image_file, 2), tmp_path, first)
+    options = RunOptions(
+        **{"progress": False, "resume": True, "info": {"model": "scripted"}, "max_new_tokens": 32}
+        | changed  # type: ignore[arg-type]
+    )
+
+    with pytest.raises(RunConflict) as caught:
+        run_evaluation(make_reasoner(ScriptedEngine()), _items(image_file, 4), tmp_path, options)
+
+    assert flag in str(caught.value)
+    assert len(load_records(tmp_path / "records.jsonl")) == 2
+    assert json.loads((tmp_path / "run.json").read_text())["model"] == "scripted"

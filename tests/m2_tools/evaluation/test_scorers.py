@@ -1,197 +1,33 @@
-"""Per-item scoring against hand-computed expectations, benchmark by benchmark."""
+"""Per-item scores, each expectation worked out from the benchmark's own scoring code.
+
+The model's raw output goes through the real parser (as in a run); the docstring of
+each test names the official function whose rule gives the expected score.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from m2_tools.answers.parsing import parse_response
-from m2_tools.evaluation import Prediction, mean_relative_accuracy, score_item
-from m2_tools.evaluation.scorers import MRA_THRESHOLDS, gold_number, usable
+from m2_tools import parse_response
+from m2_tools.evaluation import EvalItem, ItemScore, Prediction, mean_relative_accuracy, score_item
+from m2_tools.evaluation.records import written_answer
+from m2_tools.evaluation.scorers import MRA_THRESHOLDS, usable
 
-# --- VSI-Bench Mean Relative Accuracy -------------------------------------------------------
+from .conftest import boxed
 
-
-def test_mra_uses_exactly_the_ten_thresholds_from_050_to_095() -> None:
-    assert [t / 100 for t in MRA_THRESHOLDS] == pytest.approx(
-        [0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95]
-    )
+ItemOf = Callable[..., EvalItem]
 
 
-@pytest.mark.parametrize(
-    ("prediction", "gold", "expected"),
-    [
-        # |2.1-2|/2 = 0.05 <= 1-θ for all ten θ (0.05 sits exactly on θ = 0.95).
-        (2.1, 2.0, 1.0),
-        # 0.25 <= 1-θ for θ in {.50, .55, .60, .65, .70, .75}: 6 of 10.
-        (2.5, 2.0, 0.6),
-        # 0.5 <= 1-θ only for θ = .50: 1 of 10.
-        (3.0, 2.0, 0.1),
-        (1.0, 2.0, 0.1),
-        (2.0, 2.0, 1.0),
-        # 0.1 <= 1-θ for θ <= .90: 9 of 10.
-        (2.2, 2.0, 0.9),
-        (5.0, 2.0, 0.0),
-        (None, 2.0, 0.0),
-        (math.nan, 2.0, 0.0),
-        (0.0, 0.0, 1.0),
-    ],
-)
-def test_mra_matches_hand_computed_values(
-    prediction: float | None, gold: float, expected: float
-) -> None:
-    assert mean_relative_accuracy(prediction, gold) == pytest.approx(expected, abs=1e-12)
-
-
-def test_vsibench_scores_numeric_items_with_mra_and_unparseable_as_zero(item_of) -> None:
-    item = item_of(benchmark="vsibench", gold="2", answer_type="float")
-
-    assert score_item(item, Prediction(value=2.5)).score == pytest.approx(0.6)
-    assert score_item(item, Prediction(answer="many", value=None)).score == 0.0
-
-
-def test_vsibench_scores_multiple_choice_by_exact_letter(item_of) -> None:
-    item = item_of(benchmark="vsibench", options=["left", "right"], gold="B")
-
-    assert score_item(item, Prediction(choice="B")).score == 1.0
-    assert score_item(item, Prediction(choice="A")).score == 0.0
-
-
-# --- MathVista -------------------------------------------------------------------------------
-
-
-def test_mathvista_multiple_choice_compares_option_text_with_the_gold_text(item_of) -> None:
-    item = item_of(benchmark="mathvista", options=["circle", "square", "triangle"], gold="square")
-
-    assert score_item(item, Prediction(choice="B", choice_text="square")).score == 1.0
-    assert score_item(item, Prediction(choice="B")).score == 1.0  # text looked up from the letter
-    assert score_item(item, Prediction(choice="A", choice_text="circle")).score == 0.0
-    assert score_item(item, Prediction(answer="square")).score == 0.0  # no option chosen
-
-
-@pytest.mark.parametrize(("value", "hit"), [(3.0, 1.0), (3.7, 1.0), (4.0, 0.0), (None, 0.0)])
-def test_mathvista_integers_compare_as_int_of_float(
-    value: float | None, hit: float, item_of
-) -> None:
-    item = item_of(benchmark="mathvista", gold="3", answer_type="integer")
-
-    assert score_item(item, Prediction(value=value)).score == hit
-
-
-@pytest.mark.parametrize(("value", "hit"), [(0.5, 1.0), (0.54, 1.0), (0.46, 1.0), (0.56, 0.0)])
-def test_mathvista_floats_are_rounded_to_the_item_precision(
-    value: float, hit: float, item_of
-) -> None:
-    item = item_of(benchmark="mathvista", gold="0.5", answer_type="float", precision=1)
-
-    assert score_item(item, Prediction(value=value)).score == hit
-
-
-def test_mathvista_text_answers_compare_as_normalised_strings(item_of) -> None:
-    item = item_of(benchmark="mathvista", gold="[1, 2]", answer_type="text")
-
-    assert score_item(item, Prediction(answer="[1, 2]")).score == 1.0
-    assert score_item(item, Prediction(answer="[2, 1]")).score == 0.0
-
-
-# --- MathVision (and MathVerse) -------------------------------------------------------------
-
-
-def test_mathvision_reports_both_tolerance_conventions(item_of) -> None:
-    item = item_of(benchmark="mathvision", gold="1.414", answer_type="float")
-
-    close = score_item(item, Prediction(value=1.4142))  # |diff| = 2e-4; both round to 1.41
-    exact = score_item(item, Prediction(value=1.414))
-
-    assert close.scores == {"abs_1e-6": 0.0, "official_2dp": 1.0}
-    assert close.score == 0.0  # the headline rule is |a-b| < 1e-6
-    assert exact.scores == {"abs_1e-6": 1.0, "official_2dp": 1.0}
-
-
-def test_mathvision_evaluates_a_latex_gold_symbolically(item_of) -> None:
-    item = item_of(benchmark="mathvision", gold="\\frac{3}{4}", answer_type="text")
-
-    assert score_item(item, Prediction(answer="0.75", value=0.75)).score == 1.0
-    assert score_item(item, Prediction(answer="\\frac{3}{4}")).score == 1.0  # equal strings
-    assert score_item(item, Prediction(answer="0.7", value=0.7)).score == 0.0
-
-
-def test_mathvision_with_options_compares_letters(item_of) -> None:
-    item = item_of(benchmark="mathvision", options=list("ABCDE"), gold="C")
-
-    assert score_item(item, Prediction(choice="C")).score == 1.0
-    assert score_item(item, Prediction(choice="D")).score == 0.0
-
-
-def test_failed_call_scores_zero_under_every_convention(item_of) -> None:
-    item = item_of(benchmark="mathverse", gold="50.3", answer_type="float")
-
-    scored = score_item(item, None)
-
-    assert scored.score == 0.0
-    assert scored.scores == {"abs_1e-6": 0.0, "official_2dp": 0.0}
-
-
-# --- DynaMath, LogicVista, WeMath, CV-Bench, generic ----------------------------------------
-
-
-@pytest.mark.parametrize(("value", "hit"), [(4.0, 1.0), (4.001, 1.0), (3.9995, 1.0), (4.002, 0.0)])
-def test_dynamath_floats_match_within_a_thousandth(value: float, hit: float, item_of) -> None:
-    item = item_of(benchmark="dynamath", gold="4.0", answer_type="float")
-
-    assert score_item(item, Prediction(value=value)).score == hit
-
-
-@pytest.mark.parametrize(
-    ("gold", "choice", "hit"),
-    [
-        ("A,C", "A,C", 1.0),
-        ("A,C", "C,A", 1.0),
-        ("A,C", "A", 0.0),
-        ("B", "B", 1.0),
-        ("B", "B,C", 0.0),
-    ],
-)
-def test_logicvista_needs_the_exact_set_of_letters(
-    gold: str, choice: str, hit: float, item_of
-) -> None:
-    item = item_of(benchmark="logicvista", options=list("pqrs"), gold=gold)
-
-    assert score_item(item, Prediction(choice=choice)).score == hit
-
-
-@pytest.mark.parametrize("bench", ["wemath", "cvbench", "synthetic"])
-def test_letter_benchmarks_compare_the_chosen_letter(bench: str, item_of) -> None:
-    item = item_of(benchmark=bench, options=["3", "2", "1"], gold="C")
-
-    assert score_item(item, Prediction(choice="C")).score == 1.0
-    assert score_item(item, Prediction(choice="A")).score == 0.0
-    assert score_item(item, Prediction(choice=None, answer="1")).score == 0.0
-
-
-def test_generic_integers_need_the_exact_value(item_of) -> None:
-    item = item_of(gold="12", answer_type="integer")
-
-    assert score_item(item, Prediction(value=12.0)).score == 1.0
-    assert score_item(item, Prediction(value=12.4)).score == 0.0
-
-
-def test_generic_floats_use_precision_when_given(item_of) -> None:
-    item = item_of(gold="7.5", answer_type="float", precision=1)
-
-    assert score_item(item, Prediction(value=7.5)).score == 1.0
-    assert score_item(item, Prediction(value=7.46)).score == 1.0
-    assert score_item(item, Prediction(value=7.4)).score == 0.0
-
-
-def test_scores_parsed_model_output_end_to_end(item_of) -> None:
-    options = ["11.3", "22.4", "22.6", "25.6"]
-    item = item_of(benchmark="mathvista", options=options, gold="22.6")
-    parsed = parse_response("<think>…</think>\n<answer>\n\\boxed{C. 22.6}\n</answer>", options)
-
-    prediction = Prediction(
+def predict(answer: str, options: list[str] | None = None, *, box: bool = True) -> Prediction:
+    """The prediction a run records for a model that answered ``answer``."""
+    raw = boxed(answer) if box else f"<think>\nok\n</think>\n<answer>{answer}</answer>"
+    parsed = parse_response(raw, options)
+    return Prediction(
         answer=parsed.answer,
+        raw_answer=written_answer(raw),
         choice=parsed.choice,
         choice_text=parsed.choice_text,
         value=parsed.value,
@@ -199,21 +35,334 @@ def test_scores_parsed_model_output_end_to_end(item_of) -> None:
         flags=list(parsed.flags),
     )
 
-    assert score_item(item, prediction).score == 1.0
+
+def score(item: EvalItem, answer: str, *, box: bool = True) -> float:
+    result = score_item(item, predict(answer, item.options, box=box))
+    assert not result.judge
+    return result.score
 
 
-def test_gold_numbers_accept_plain_and_latex_forms() -> None:
-    assert gold_number("1,000") == 1000
-    assert gold_number("\\frac{1}{4}") == pytest.approx(0.25)
-    assert gold_number("2\\sqrt{2}") == pytest.approx(2 * math.sqrt(2))
-    assert gold_number("a triangle") is None
+# MathVista: evaluation/calculate_score.py (normalize_extracted_answer, safe_equal)
 
 
-def test_parse_failure_depends_on_the_answer_type(item_of) -> None:
-    letter = item_of(options=["a", "b"])
+def _mathvista(item_of: ItemOf, **fields: Any) -> EvalItem:
+    return item_of(benchmark="mathvista", **fields)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("B", 1.0),
+        ("square", 1.0),
+        ("squares", 1.0),
+        ("a square", 1.0),
+        ("A", 0.0),
+        ("circles", 0.0),
+    ],
+)
+def test_mathvista_choice_is_the_option_a_letter_names_or_the_nearest_by_edit_distance(
+    answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """normalize_extracted_answer: a letter indexes the choices, other text takes the
+    choice with the smallest Levenshtein distance; safe_equal compares it with the gold text."""
+    item = _mathvista(item_of, options=["circle", "square", "triangle"], gold="square")
+
+    assert score(item, answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [("3", 1.0), ("3.7", 1.0), ("3,0", 0.0), ("4", 0.0)]
+)
+def test_mathvista_integers_compare_as_the_string_of_int_of_float(
+    answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """normalize_extracted_answer: str(int(float(x))), which truncates 3.7 to 3."""
+    item = _mathvista(item_of, gold="3", answer_type="integer")
+
+    assert score(item, answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("0.5", 1.0), ("0.54", 1.0), ("0.45", 1.0), ("0.56", 0.0), ("0.44", 0.0)],
+)
+def test_mathvista_floats_are_rounded_to_the_item_precision_then_compared_as_strings(
+    answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """normalize_extracted_answer: str(round(float(x), int(precision))) == gold."""
+    item = _mathvista(item_of, gold="0.5", answer_type="float", precision=1)
+
+    assert score(item, answer) == expected
+
+
+def test_mathvista_float_without_precision_cannot_score(item_of: ItemOf) -> None:
+    """normalize_extracted_answer: int(None) raises, the prediction becomes None."""
+    assert score(_mathvista(item_of, gold="0.5", answer_type="float"), "0.5") == 0.0
+
+
+def test_mathvista_lists_compare_as_strings(item_of: ItemOf) -> None:
+    """normalize_extracted_answer: answer_type list keeps str(extraction)."""
+    item = _mathvista(item_of, gold="[2009, 2011]", answer_type="list")
+
+    assert score(item, "[2009, 2011]") == 1.0
+    assert score(item, "2009, 2011") == 0.0
+
+
+# MathVision: evaluation/evaluate.py (evaluate) and evaluation/utils.py (find_math_answer, is_equal)
+
+
+def _mathvision(item_of: ItemOf, **fields: Any) -> EvalItem:
+    return item_of(benchmark="mathvision", **fields)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [("C", 1.0), ("Friday", 1.0), ("c", 1.0), ("A", 0.0)]
+)
+def test_mathvision_choice_matches_the_gold_letter_or_its_option_text(
+    answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """evaluate: is_equal(gold, answer) or is_equal(options[gold], answer), lower-cased."""
+    item = _mathvision(item_of, options=["Monday", "Tuesday", "Friday", "Sunday"], gold="C")
+
+    assert score(item, answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        ("12", "12", 1.0),
+        ("12", "12.004", 1.0),  # equal once both are rounded to 2 decimals
+        ("12", "12.01", 0.0),
+        ("$3\\sqrt{2}$", "3\\sqrt{2}", 1.0),
+        ("$3\\sqrt{2}$", "4.24", 1.0),
+        ("$3\\sqrt{2}$", "4.2", 0.0),
+        ("1:4", "0.25", 1.0),  # latex2sympy reads a ratio as a division
+        ("(4, 3)", "(4.0, 3.0)", 1.0),  # eval_tuple
+        ("B", "(b)", 1.0),  # a letter gold without options
+        ("11 ", "11", 1.0),
+        ("69{degrees}", "69", 0.0),  # the gold cannot be evaluated: only equal text counts
+        ("$\\boxed{\\frac{9}{4}}$", "\\frac{9}{4}", 0.0),  # nor can a boxed gold
+    ],
+)
+def test_mathvision_cleans_the_answer_not_the_gold_and_compares_to_two_decimals(
+    gold: str, answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """find_math_answer cleans the model's answer only; is_equal tries equal text, equal
+    tuples, then round(eval(latex2sympy(x)), 2) on both sides."""
+    item = _mathvision(item_of, gold=gold, answer_type="text")
+
+    assert score(item, answer) == expected
+
+
+# MathVerse: evaluation/score_answer_s2.py (match_answer) and VLMEvalKit post_check_score
+
+
+def _mathverse(item_of: ItemOf, **fields: Any) -> EvalItem:
+    return item_of(benchmark="mathverse", **fields)
+
+
+def test_mathverse_an_exact_copy_of_the_gold_is_right(item_of: ItemOf) -> None:
+    """match_answer: answer == extraction is consistent (the gold is not cleaned)."""
+    gold = "Circumference $=12.6 \\mathrm{~cm}$"
+    item = _mathverse(item_of, gold=gold, answer_type="text")
+
+    assert score(item, gold, box=False) == 1.0
+    assert score(_mathverse(item_of, gold="60 ", answer_type="integer"), "60") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "options"),
+    [
+        ("10", "10.0", None),  # equal values, different text: the judge decides
+        ("B", "C", ["60°", "70°", "80°"]),
+        ("(A)", "A", ["a line", "a parabola"]),
+        ("False", "B", ["True", "False"]),
+    ],
+)
+def test_mathverse_any_other_answer_is_left_to_the_gpt_judge(
+    gold: str, answer: str, options: list[str] | None, item_of: ItemOf
+) -> None:
+    """match_answer: without an exact match the official code asks a GPT judge."""
+    item = _mathverse(item_of, gold=gold, options=options, answer_type="text")
+
+    assert score_item(item, predict(answer, options)) == ItemScore(0.0, judge=True)
+
+
+def test_mathverse_a_letter_equal_to_the_gold_is_right(item_of: ItemOf) -> None:
+    item = _mathverse(item_of, gold="B", options=["60°", "70°", "80°"])
+
+    assert score(item, "B. 70°") == 1.0
+
+
+def test_a_failed_call_or_no_answer_at_all_scores_zero_and_is_not_left_to_a_judge(
+    item_of: ItemOf,
+) -> None:
+    """The judge prompt's own example: a null extraction is inconsistent (judgement 0)."""
+    item = _mathverse(item_of, gold="3")
+    assert score_item(item, None) == ItemScore(0.0)
+    assert score_item(item, predict("", box=False)) == ItemScore(0.0)
+    assert score_item(item, Prediction(raw_answer="garbage 4", status="truncated")) == ItemScore(
+        0.0
+    )
+
+
+# DynaMath: evaluation/opensource_json_eval.py (the rule of its result loop)
+
+
+def _dynamath(item_of: ItemOf, **fields: Any) -> EvalItem:
+    return item_of(benchmark="dynamath", **fields)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("3.1416", 1.0), ("3.142", 1.0), ("3.15", 0.0), ("1π", 1.0), ("3.1416 radians", 1.0)],
+)
+def test_dynamath_floats_are_right_within_a_thousandth(
+    answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """float: the first word, with π multiplied out, within ±0.001 of the gold."""
+    item = _dynamath(item_of, gold="3.1416", answer_type="float")
+
+    assert score(item, answer) == expected
+
+
+def test_dynamath_int_golds_with_float_noise_compare_as_numbers(item_of: ItemOf) -> None:
+    """The int golds are float sums (-7.000000000000001): the rule meant compares values."""
+    item = _dynamath(item_of, gold="-7.000000000000001", answer_type="float")
+
+    assert score(item, "-7") == 1.0
+    assert score(item, "-6") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        ("Tuesday", "Tuesday", 1.0),
+        ("Tuesday", "It is Tuesday", 1.0),  # the gold within the answer
+        ("Tuesday", "tuesday", 0.0),  # case-sensitive
+        ("17", "117", 1.0),
+        ("(4, 3)", "(4,3)", 0.0),
+    ],
+)
+def test_dynamath_text_answers_are_right_when_they_contain_the_gold(
+    gold: str, answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """Any other answer type: `ground_truth in answer`."""
+    assert score(_dynamath(item_of, gold=gold, answer_type="text"), answer) == expected
+
+
+def test_dynamath_multiple_choice_compares_one_letter(item_of: ItemOf) -> None:
+    """multiple choice: a one-character answer equals the gold, else the gold in its first 3."""
+    item = _dynamath(item_of, gold="A", options=["yes", "no"])
+
+    assert score(item, "A") == 1.0
+    assert score(item, "yes") == 1.0  # the option text gives the letter A
+    assert score(item, "B") == 0.0
+
+
+# WeMath: evaluation/four_dimensional_metrics.py (load_and_process_data)
+
+
+def test_wemath_compares_the_first_letter_with_the_gold(item_of: ItemOf) -> None:
+    """processed_answer: the first character after the last "Answer", if in A-H."""
+    item = item_of(benchmark="wemath", options=["3 cm", "4 cm", "5 cm"], gold="B")
+
+    assert score(item, "B") == 1.0
+    assert score(item, "4 cm") == 1.0
+    assert score(item, "C") == 0.0
+
+
+# LogicVista: eval/extract_accuracy.py (the sorted lower-case lists must be equal)
+
+
+@pytest.mark.parametrize(
+    ("gold", "answer", "expected"),
+    [
+        ("B,D", "D, B", 1.0),
+        ("B,D", "b and d", 1.0),
+        ("B,D", "B", 0.0),
+        ("B,D", "BD", 1.0),
+        ("C", "c", 1.0),  # a lower-case letter, and the question has no options
+        ("C", "C) 14", 1.0),
+        ("2", "2", 1.0),  # a numbered answer
+        ("2", "3", 0.0),
+    ],
+)
+def test_logicvista_needs_the_same_letters_in_any_order_and_case(
+    gold: str, answer: str, expected: float, item_of: ItemOf
+) -> None:
+    """MLLM_answers and truth_answers, lower-cased and sorted, must be equal lists."""
+    kind = "integer" if gold.isdigit() else "multiple_choice"
+    assert score(item_of(benchmark="logicvista", gold=gold, answer_type=kind), answer) == expected
+
+
+def test_logicvista_one_line_options_map_an_option_value_to_its_letter(item_of: ItemOf) -> None:
+    item = item_of(benchmark="logicvista", gold="B", options=["9", "11", "13", "15"])
+
+    assert score(item, "11") == 1.0
+
+
+# CV-Bench and VSI-Bench: VLMEvalKit (mcq_vanilla_eval; spatial_bench/cal_scores.py)
+
+
+@pytest.mark.parametrize("name", ["cvbench", "vsibench"])
+def test_spatial_multiple_choice_compares_the_extracted_letter(name: str, item_of: ItemOf) -> None:
+    """exact_match on the extracted option letter, case-insensitive."""
+    item = item_of(benchmark=name, options=["left", "right"], gold="B")
+
+    assert score(item, "B") == 1.0
+    assert score(item, "right") == 1.0
+    assert score(item, "A") == 0.0
+
+
+def test_mra_thresholds_are_those_of_numpy_linspace() -> None:
+    """mean_relative_accuracy: np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))."""
+    assert pytest.approx([0.5 + 0.05 * i for i in range(10)]) == list(MRA_THRESHOLDS)
+    assert MRA_THRESHOLDS[8] == 0.8999999999999999  # the value linspace computes, not 0.9
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "expected"),
+    [
+        (4.0, 4.0, 1.0),
+        (2.1, 2.0, 1.0),
+        (2.5, 2.0, 0.6),
+        (3.0, 2.0, 0.1),
+        (1.5, 2.0, 0.6),
+        (0.3, 0.0, 0.5),  # a zero gold: the absolute error against 1 - θ
+        (None, 2.0, 0.0),
+        (float("nan"), 2.0, 0.0),
+    ],
+)
+def test_mra_matches_vlmevalkit(prediction: float | None, gold: float, expected: float) -> None:
+    """mean_relative_accuracy with abs_dist_norm: |ŷ - y| / |y| (or |ŷ| when y = 0) <= 1 - θ."""
+    assert mean_relative_accuracy(prediction, gold) == pytest.approx(expected)
+
+
+def test_vsibench_numeric_items_use_mra_on_the_parsed_value(item_of: ItemOf) -> None:
+    item = item_of(benchmark="vsibench", gold="2.0", answer_type="float")
+
+    assert score(item, "2.5 meters") == pytest.approx(0.6)
+    assert score(item, "about two or three") == 0.0
+
+
+# Any other benchmark (and the synthetic suite): by answer type
+
+
+def test_other_benchmarks_score_by_answer_type(item_of: ItemOf) -> None:
+    assert (
+        score(item_of(gold="A,C", answer_type="multi_select", options=list("pqrs")), "C, A") == 1.0
+    )
+    assert score(item_of(gold="12", answer_type="integer"), "12") == 1.0
+    assert score(item_of(gold="2.5", answer_type="float", precision=1), "2.54") == 1.0
+    assert score(item_of(gold="Blue", answer_type="text"), "blue") == 1.0
+
+
+def test_parse_failure_depends_on_the_answer_type(item_of: ItemOf) -> None:
+    letters = item_of(options=["p", "q"])
     number = item_of(gold="3", answer_type="integer")
 
-    assert not usable(letter, Prediction(answer="maybe"))
-    assert usable(letter, Prediction(choice="A"))
-    assert not usable(number, Prediction(answer="three-ish"))
-    assert usable(number, Prediction(value=3.0))
+    assert usable(letters, predict("B", ["p", "q"]))
+    assert not usable(letters, predict("maybe", ["p", "q"]))
+    assert usable(number, predict("3"))
+    assert not usable(number, predict("three or four"))
