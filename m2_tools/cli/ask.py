@@ -23,17 +23,70 @@ HELP = "Make one tool call and print the result JSON."
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``ask`` options to ``parser``."""
-    parser.add_argument("--tool", choices=sorted(TOOLS), default="visual_math_reason")
-    parser.add_argument("--question", required=True, help="The question text.")
     parser.add_argument(
-        "--image", action="append", default=[], metavar="REF", help="Image path, URL or data URI."
+        "--tool",
+        choices=sorted(TOOLS),
+        default="visual_math_reason",
+        help="visual_math_reason for math and logic about a figure (the default), "
+        "spatial_reason for the 3-D layout of a scene.",
+    )
+    parser.add_argument("--question", required=True, metavar="TEXT", help="The question.")
+    parser.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="Image path (inside an --allow-dir, by default the working directory), URL or "
+        "data URI; repeatable, in order.",
     )
     parser.add_argument(
-        "--choice", action="append", default=None, metavar="TEXT", help="An option, in order."
+        "--video",
+        default=None,
+        metavar="REF",
+        help="With --tool spatial_reason: a video (MP4, WebM, MOV, MKV or AVI) as a path, "
+        "URL or data URI; frames are sampled evenly and follow any --image.",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N")
-    parser.add_argument("--samples", type=int, default=None, metavar="K")
-    parser.add_argument("--include-raw", action="store_true", help="Include raw_output.")
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Frames to sample from --video, 1 to 32 (default 16; images and frames are at "
+        "most 32 together).",
+    )
+    parser.add_argument(
+        "--choice",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="One answer option; repeat in order (they become A, B, C …).",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Most tokens the model may write, 16 to 16384 (default 4096; 2048 for "
+        "spatial_reason). Too few ends in status truncated.",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        metavar="K",
+        help="Sample K answers (1 to 8) and let them vote; the result then has "
+        "confidence and votes (default 1: one greedy answer).",
+    )
+    parser.add_argument(
+        "--include-raw",
+        action="store_true",
+        help="Add raw_output, the model's whole text, to the result.",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="After the JSON, say on stderr what each field of this result means.",
+    )
     add_model_options(parser)
 
 
@@ -47,6 +100,10 @@ def _tool_arguments(args: argparse.Namespace) -> dict[str, Any]:
         fields["samples"] = args.samples
     if args.include_raw:
         fields["include_raw"] = True
+    if args.video is not None:
+        fields["video"] = args.video
+    if args.max_frames is not None:
+        fields["max_frames"] = args.max_frames
     return fields
 
 
@@ -76,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             sys.stderr.write("\n")
-    print(json.dumps(result.to_payload(), ensure_ascii=False, indent=2))
+    print(json.dumps(result.to_payload(), ensure_ascii=False, indent=2), flush=True)
+    if args.explain:
+        from m2_tools.cli.explain import explain_result
+
+        sys.stderr.write(explain_result(result) + "\n")
     return 0
 
 

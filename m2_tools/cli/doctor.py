@@ -17,14 +17,15 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from m2_tools.cli.options import add_model_options, configure_logging, settings_from_args
+from m2_tools.cli.tested_versions import NEWEST_TESTED
 from m2_tools.settings import Settings
 
-__all__ = ["HELP", "Check", "add_arguments", "collect_checks", "run"]
+__all__ = ["HELP", "PACKAGES", "Check", "add_arguments", "collect_checks", "run"]
 
 HELP = "Check the environment and model files."
 
@@ -32,17 +33,20 @@ Status = Literal["ok", "warn", "fail"]
 
 _GB = 10**9
 _RAM_HINT = "Check by hand that the free memory exceeds what the model needs."
-#: distribution → (minimum, exclusive maximum or None, needed by, required for the core).
-_PACKAGES: dict[str, tuple[str, str | None, str, bool]] = {
-    "torch": ("2.4", None, "the model", True),
+#: distribution → (minimum, exclusive maximum or None, needed by, required for the core);
+#: the ranges of pyproject.toml (a test keeps them equal).
+PACKAGES: dict[str, tuple[str, str | None, str, bool]] = {
+    "torch": ("2.6", None, "the model", True),
     "transformers": ("5.20", "6", "the model", True),
-    "tokenizers": ("0.21", None, "the tokenizer", True),
-    "safetensors": ("0.4", None, "the weights", True),
-    "huggingface-hub": ("0.30", None, "hub downloads", True),
-    "pillow": ("10.4", None, "images", True),
-    "pydantic": ("2.9", "3", "the schemas", True),
+    "tokenizers": ("0.23.1", None, "the tokenizer", True),
+    "safetensors": ("0.8", None, "the weights", True),
+    "huggingface-hub": ("1.31", "3", "hub downloads", True),
+    "pillow": ("13", None, "images", True),
+    "pydantic": ("2.12", "3", "the schemas", True),
+    "httpx": ("0.28.1", "1", "image URLs", True),
+    "av": ("14.1", None, "video input", False),
     "mcp": ("2.2", "3", "m2-tools serve", False),
-    "langchain-core": ("1.5", "2", "integrations.langchain", False),
+    "langchain-core": ("1.6", "2", "integrations.langchain", False),
 }
 
 
@@ -88,14 +92,44 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def collect_checks(settings: Settings) -> list[Check]:
-    """Return every check for ``settings`` (its model, device, dtype and quantization)."""
-    checks = [_check_python(), *_check_packages()]
+def collect_checks(
+    settings: Settings, newest_tested: Mapping[str, str] = NEWEST_TESTED
+) -> list[Check]:
+    """Return every check for ``settings`` (its model, device, dtype and quantization).
+
+    Args:
+        settings: The model, device, dtype and quantization to check for.
+        newest_tested: Distribution → the newest version CI has tested; a newer one
+            installed is a warning (default: the versions of ci/known-good.txt).
+    """
+    checks = [_check_python(), *_check_packages(newest_tested)]
+    if settings.engine == "openai":
+        # The model lives on the server: check that instead of torch and local files.
+        return [*checks, _check_engine_server(settings)]
     torch_info = _probe_torch()
     checks.extend(_check_accelerators(settings, torch_info))
     checks.append(_check_memory())
     checks.extend(_check_model(settings, torch_info))
     return checks
+
+
+def _check_engine_server(settings: Settings) -> Check:
+    from m2_tools.engines.openai_compat import OpenAICompatibleEngine
+    from m2_tools.errors import M2Error
+
+    fix = "Start it (m2-vllm serve MODEL) or pass --engine-url with its /v1 address."
+    try:
+        engine = OpenAICompatibleEngine(settings)
+        engine.load()
+    except M2Error as exc:
+        return Check("engine server", "fail", exc.message, fix)
+    served, mode = engine.served_model, engine.prompt_mode
+    engine.close()
+    detail = f"{settings.engine_url} serves {served}"
+    if mode == "plain":
+        note = "not M2 on m2-vllm: answers work, but parity with the native engine is not promised"
+        return Check("engine server", "warn", f"{detail}; {note}", "Serve M2 with m2-vllm.")
+    return Check("engine server", "ok", f"{detail} (M2 on m2-vllm)")
 
 
 # --- environment -----------------------------------------------------------------------------
@@ -110,9 +144,9 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text.split("+")[0])[:3])
 
 
-def _check_packages() -> list[Check]:
+def _check_packages(newest_tested: Mapping[str, str]) -> list[Check]:
     checks = []
-    for dist, (minimum, below, purpose, core) in _PACKAGES.items():
+    for dist, (minimum, below, purpose, core) in PACKAGES.items():
         try:
             version = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -140,8 +174,20 @@ def _check_packages() -> list[Check]:
                 )
             )
         else:
-            checks.append(Check(dist, "ok", version))
+            checks.append(_check_tested(dist, version, newest_tested.get(dist)))
     return checks
+
+
+def _check_tested(dist: str, version: str, tested: str | None) -> Check:
+    # Inside the range but past what CI has run: likely fine, and the first suspect if not.
+    if tested is None or _version_tuple(version) <= _version_tuple(tested):
+        return Check(dist, "ok", version)
+    return Check(
+        dist,
+        "warn",
+        f"{version} is newer than {tested}, the newest version m2-tools has been tested with",
+        f"If something misbehaves, try the tested one: pip install '{dist}=={tested}'",
+    )
 
 
 @dataclass(frozen=True)

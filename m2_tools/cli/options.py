@@ -36,12 +36,35 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="Refuse http(s) image references (env M2_ALLOW_URLS=false).",
     )
     group.add_argument("--log-level", help="Log level on stderr (env M2_LOG_LEVEL).")
+    group.add_argument(
+        "--engine",
+        choices=["native", "openai"],
+        help="native: the model in this process (default); openai: every row goes to an "
+        "OpenAI-compatible server, e.g. m2-vllm serve (env M2_ENGINE).",
+    )
+    group.add_argument(
+        "--engine-url", metavar="URL", help="That server's base URL, e.g. "
+        "http://127.0.0.1:8000/v1 (env M2_ENGINE_URL)."
+    )  # fmt: skip
+    group.add_argument(
+        "--engine-api-key",
+        metavar="KEY",
+        help="Its API key, if it needs one (env M2_ENGINE_API_KEY).",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
     """Resolve flags over the environment over defaults. ``extra`` holds entry-point values."""
     overrides: dict[str, Any] = dict(extra)
-    for field in ("model", "device", "dtype", "log_level"):
+    for field in (
+        "model",
+        "device",
+        "dtype",
+        "log_level",
+        "engine",
+        "engine_url",
+        "engine_api_key",
+    ):
         value = getattr(args, field, None)
         if value is not None:
             overrides[field] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,11 @@ from typing import Any
 import pytest
 
 from m2_tools.cli import main
-from m2_tools.settings import ENV_VARS
+from m2_tools.cli.doctor import PACKAGES, Check, collect_checks
+from m2_tools.cli.tested_versions import NEWEST_TESTED
+from m2_tools.settings import ENV_VARS, Settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -163,3 +168,58 @@ def test_invalid_environment_is_reported_not_raised(
     assert code == 1
     assert _by_name(report)["settings"]["status"] == "fail"
     assert _by_name(report)["tensors"]["status"] == "ok"
+
+
+def _package_check(newest_tested: dict[str, str], name: str, fixture_dir: Path) -> Check:
+    settings = Settings(model=str(fixture_dir / "checkpoint"), device="cpu")
+    checks = collect_checks(settings, newest_tested=newest_tested)
+    return next(check for check in checks if check.name == name)
+
+
+def test_warns_without_failing_when_a_package_is_newer_than_the_newest_tested(
+    fixture_dir: Path,
+) -> None:
+    settings = Settings(model=str(fixture_dir / "checkpoint"), device="cpu")
+    checks = collect_checks(settings, newest_tested={"transformers": "5.0.0", "mcp": "2.0"})
+
+    by_name = {check.name: check for check in checks}
+    for name, tested in (("transformers", "5.0.0"), ("mcp", "2.0")):
+        assert by_name[name].status == "warn"
+        assert f"{name}=={tested}" in by_name[name].fix
+    assert not any(check.status == "fail" for check in checks)
+
+
+def test_a_package_no_newer_than_the_newest_tested_is_ok(fixture_dir: Path) -> None:
+    installed = importlib.metadata.version("langchain-core")
+
+    for tested in (installed, "999.0"):
+        check = _package_check({"langchain-core": tested}, "langchain-core", fixture_dir)
+        assert check.status == "ok"
+
+
+def test_the_newest_tested_versions_are_those_of_the_lock() -> None:
+    lock = {}
+    for line in (REPO / "ci" / "known-good.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            lock[name] = version
+
+    assert set(NEWEST_TESTED) == {"transformers", "mcp", "langchain-core"}
+    assert {name: lock[name] for name in NEWEST_TESTED} == NEWEST_TESTED
+
+
+def test_checks_the_version_ranges_that_pyproject_declares() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {}
+    for text in project["dependencies"]:
+        requirement = Requirement(text)
+        bounds = {spec.operator: spec.version for spec in requirement.specifier}
+        declared[canonicalize_name(requirement.name)] = (bounds.get(">="), bounds.get("<"))
+
+    checked = {name: (low, high) for name, (low, high, _, _) in PACKAGES.items()}
+    assert checked == {name: declared[name] for name in checked}
+    assert set(declared) - set(checked) <= {"tqdm"}
