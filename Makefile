@@ -57,6 +57,11 @@ demo: $(INSTALLED)
 		--allow-dir tests/fixtures --image tests/fixtures/m2-tiny-reference/images/rhombus.png \
 		--question "Rhombus QRST has an area of 137.9 square meters. If RT is 12.2 meters, find QS." \
 		--choice 11.3 --choice 22.4 --choice 22.6 --choice 25.6 --explain
+	@echo "Asking spatial_reason about a 4 s clip of a moving square (8 frames sampled from it):"
+	@$(BIN)/python tests/m2_tools/intake/_clips.py $(DEMO)/clip.mp4
+	@$(BIN)/m2-tools ask --model $(DEMO)/tiny-model --device cpu --max-new-tokens 32 \
+		--allow-dir $(DEMO) --tool spatial_reason --video $(DEMO)/clip.mp4 --max-frames 8 \
+		--question "In which direction does the white square move?"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

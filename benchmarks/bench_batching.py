@@ -5,16 +5,18 @@ with ``make_tiny_model`` at a size where the forward pass, not Python, is the co
 (hidden 512, 4 layers, about 11 M parameters: 44 MB of float32 weights, more than
 the CPU caches hold). Then, in each round and on the same 16 questions:
 
-- **ceiling**: one ``engine.generate`` call with all 16 rows;
+- **ceiling**: ``generate_batch`` on the 16 prepared prompts (one padded prefill of
+  all of them, then the decode loop), straight on the model;
 - **concurrent**: 16 ``M2Reasoner.arun_tool`` calls gathered at once
-  (``max_batch_size=16``), which the worker should run as one batch;
+  (``max_batch_size=16``), through the scheduler (``--scheduler``, iteration-level by
+  default) and the engine's running batch;
 - **one at a time**: the same 16 calls awaited in turn.
 
 Decoding is greedy with a fixed ``max_new_tokens``; the cache is off. Each mode's
 time is the median over the rounds, and the rounds rotate the order of the modes
 so that a slow spell of a shared machine does not land on one mode only. It prints
-a table, the batch sizes the worker formed, one JSON line, and exits 1 when a target
-is missed (concurrent ≥ 0.8 × ceiling and ≥ 2 × one at a time).
+a table, the rows of each prefill pass in the concurrent runs, one JSON line, and exits
+1 when a target is missed (concurrent ≥ 0.8 × ceiling and ≥ 2 × one at a time).
 """
 
 from __future__ import annotations
@@ -35,14 +37,9 @@ import torch
 from _common import add_threads_option, machine, now_utc
 
 from m2_tools import M2Reasoner, Settings
-from m2_tools.engines.base import (
-    Engine,
-    EngineInfo,
-    GenerationRequest,
-    GenerationResult,
-    LoadProgress,
-)
+from m2_tools.engines.base import GenerationRequest
 from m2_tools.engines.m2_native import M2NativeEngine
+from m2_tools.engines.m2_native.generation import DecodeOptions, generate_batch
 from m2_tools.engines.m2_native.tiny import make_tiny_model
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
 
@@ -51,30 +48,24 @@ TARGET_OF_CEILING = 0.8
 TARGET_OVER_SERIAL = 2.0
 
 
-class BatchRecorder:
-    """Passes every call to the native engine and notes the size of each batch."""
+class PassRecorder:
+    """Notes the rows of every prefill pass (a decoder pass over more than one position)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: M2NativeEngine) -> None:
+        self.prefill_rows: list[int] = []
         self._engine = engine
-        self.batch_sizes: list[int] = []
+        self._hook: Any = None
 
-    @property
-    def info(self) -> EngineInfo:
-        return self._engine.info
+    def __enter__(self) -> PassRecorder:
+        def record(_module: Any, args: Any) -> None:
+            if args[0].shape[1] > 1:
+                self.prefill_rows.append(int(args[0].shape[0]))
 
-    @property
-    def max_batch_size(self) -> int:
-        return self._engine.max_batch_size
+        self._hook = self._engine.model.register_forward_pre_hook(record)
+        return self
 
-    def load(self, progress: LoadProgress | None = None) -> None:
-        self._engine.load(progress)
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        self.batch_sizes.append(len(requests))
-        return self._engine.generate(requests)
-
-    def close(self) -> None:
-        self._engine.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self._hook.remove()
 
 
 def questions(count: int) -> list[str]:
@@ -107,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--batch-wait-ms", type=float, default=Settings.model_fields["batch_wait_ms"].default
     )
+    parser.add_argument("--scheduler", choices=("iteration", "static"), default="iteration")
     add_threads_option(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -129,8 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_wait_ms=args.batch_wait_ms,
             cache_size=0,
             allowed_dirs=(),
+            scheduler=args.scheduler,
         )
-        engine = BatchRecorder(M2NativeEngine(settings))
+        engine = M2NativeEngine(settings)
         with M2Reasoner(settings, engine=engine) as reasoner:
             if not reasoner.wait_until_loaded(300) or reasoner.status().state != "ready":
                 print(f"the model did not load: {reasoner.status().reason}", file=sys.stderr)
@@ -158,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"concurrent / ceiling throughput: {of_ceiling:.2f} (target >= {TARGET_OF_CEILING})")
     print(f"concurrent / one at a time:      {over_serial:.2f} (target >= {TARGET_OVER_SERIAL})")
-    print(f"batches formed by the worker in the concurrent runs: {results['concurrent_batches']}")
+    print(f"rows per prefill pass in the concurrent runs: {results['concurrent_batches']}")
     record = {
         "benchmark": "batching",
         "date": now_utc(),
@@ -171,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "intermediate_size": args.intermediate_size,
             "layers": args.layers,
             "batch_wait_ms": args.batch_wait_ms,
+            "scheduler": args.scheduler,
         },
         "median_s": {mode: round(t, 4) for mode, t in times.items()},
         "runs_s": {mode: [round(t, 4) for t in runs] for mode, runs in results["seconds"].items()},
@@ -185,13 +179,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def measure(
-    reasoner: M2Reasoner, engine: BatchRecorder, settings: Settings, args: argparse.Namespace
+    reasoner: M2Reasoner, engine: M2NativeEngine, settings: Settings, args: argparse.Namespace
 ) -> dict[str, Any]:
     texts = questions(args.requests)
     rows = raw_requests(settings, texts, args.max_new_tokens)
+    processor = engine.processor
+    prompts = [processor.prepare(r.system_prompt, r.user_text, r.images) for r in rows]
 
     def ceiling() -> int:
-        return sum(result.completion_tokens for result in engine.generate(rows))
+        options = [DecodeOptions(max_new_tokens=args.max_new_tokens) for _ in prompts]
+        outputs = generate_batch(
+            engine.model, prompts, options, stop_ids=processor.stop_ids, pad_id=processor.pad_id
+        )
+        return sum(len(output.token_ids) for output in outputs)
 
     async def concurrent() -> int:
         calls = [
@@ -210,7 +210,7 @@ async def measure(
         return total
 
     # Warm-up: first calls pay for lazy initialisation in torch and the tokenizer.
-    engine.generate(rows[:2])
+    ceiling()
     await reasoner.arun_tool(TOOL, {"question": "warm-up", "max_new_tokens": 16})
 
     seconds: dict[str, list[float]] = {"ceiling": [], "concurrent": [], "one_at_a_time": []}
@@ -224,9 +224,9 @@ async def measure(
             if mode == "ceiling":
                 produced = ceiling()
             elif mode == "concurrent":
-                first = len(engine.batch_sizes)
-                produced = await concurrent()
-                concurrent_batches.append(engine.batch_sizes[first:])
+                with PassRecorder(engine) as passes:
+                    produced = await concurrent()
+                concurrent_batches.append(passes.prefill_rows)
             else:
                 produced = await one_at_a_time()
             seconds[mode].append(time.perf_counter() - started)

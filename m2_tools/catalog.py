@@ -52,8 +52,8 @@ TOOLS: dict[ToolName, ToolSpec] = {
         description=(
             "Answer a question about the 3-D layout of a real scene: counting objects, relative "
             "position, depth (which is closer), distance, size, direction, routes and the order "
-            "in which things appear. `images` holds 1-32 views of the scene or video frames in "
-            "time order. " + _RESULT_HELP
+            "in which things appear. `images` holds up to 32 views of the scene or video frames in "
+            "time order, or pass a `video` file and frames are sampled from it. " + _RESULT_HELP
         ),
         input_model=SpatialReasonInput,
     ),

@@ -12,8 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +23,11 @@ from m2_tools.answers.voting import vote
 from m2_tools.catalog import ToolSpec, tool_spec
 from m2_tools.engines import create_engine
 from m2_tools.engines.base import Engine, EngineInfo, GenerationRequest, GenerationResult
-from m2_tools.errors import (
-    Cancelled,
-    InvalidArgument,
-    ModelLoading,
-    ModelUnavailable,
-    RequestTimeout,
-)
+from m2_tools.errors import Cancelled, InvalidArgument, RequestTimeout
 from m2_tools.intake.images import ImageIntake, LoadedImage
+from m2_tools.intake.video import VideoIntake
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
+from m2_tools.redaction import public_model_id, without_paths
 from m2_tools.schemas import (
     ImageInfo,
     M2Result,
@@ -48,8 +43,8 @@ from m2_tools.serving.progress import (
     AsyncProgressCallback,
     Notify,
     ProgressCallback,
-    ProgressEvent,
     ProgressPump,
+    TokenProgress,
     guarded,
     ignore,
 )
@@ -62,7 +57,6 @@ __all__ = ["AsyncProgressCallback", "M2Reasoner", "ProgressCallback"]
 logger = logging.getLogger(__name__)
 
 _CONCURRENT_DECODES = 4
-_PROGRESS_INTERVAL_S = 0.1
 
 
 @dataclass
@@ -103,11 +97,13 @@ class M2Reasoner:
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self._intake = intake if intake is not None else ImageIntake.from_settings(self.settings)
+        self._video = VideoIntake.from_settings(self.settings, self._intake)
         self._cache = ResultCache(self.settings.cache_size)
         self._scheduler = Scheduler(
             capacity=self.settings.queue_size,
             max_batch_size=self.settings.max_batch_size,
             batch_wait_s=self.settings.batch_wait_ms / 1000,
+            policy=self.settings.scheduler,
         )
         # Why: decoding is memory-hungry (a 50 MP image is 150 MB decoded); calls holding a
         # slot may decode only a few at a time.
@@ -135,12 +131,12 @@ class M2Reasoner:
         """The model's state, the queue and the cache, for health checks."""
         progress = self._loader.last_progress
         return ServiceStatus(
-            model=self.settings.model,
+            model=public_model_id(self.settings.model),
             state=self._loader.state,
-            reason=self._loader.reason,
+            reason=without_paths(self._loader.reason) if self._loader.reason else None,
             backend=self._info.backend,
             device=self._info.device,
-            load_progress=progress.message
+            load_progress=without_paths(progress.message)
             if progress and self._loader.state == "loading"
             else None,
             load_seconds=self._loader.load_seconds,
@@ -165,12 +161,13 @@ class M2Reasoner:
             cached = self._after_intake(call)
             if cached is not None:
                 return cached
-            self._wait_for_model(call, notify)
+            call.load_wait_ms = self._loader.wait_ready(
+                self._load_wait(call), notify, self.settings.model
+            )
             job = slot.submit(self._rows(call, notify), call.cancel)
         try:
-            results = job.future.result(timeout=call.remaining())
-        except FutureTimeout:
-            job.request_cancel()
+            results = job.wait(call.remaining())
+        except TimeoutError:
             raise self._timeout() from None
         return self._finish(call, job, results)
 
@@ -189,16 +186,14 @@ class M2Reasoner:
                 cached = self._after_intake(call)
                 if cached is not None:
                     return cached
-                await self._await_model(call, notify)
-                job = slot.submit(self._rows(call, notify), call.cancel)
+                call.load_wait_ms = await self._loader.await_ready(
+                    self._load_wait(call), notify, self.settings.model
+                )
+                job = await slot.asubmit(self._rows(call, notify), call.cancel)
             try:
-                results = await asyncio.wait_for(asyncio.wrap_future(job.future), call.remaining())
+                results = await job.wait_async(call.remaining())
             except TimeoutError:
-                job.request_cancel()
                 raise self._timeout() from None
-            except asyncio.CancelledError:
-                job.request_cancel()
-                raise
         return self._finish(call, job, results)
 
     def visual_math_reason(
@@ -267,96 +262,31 @@ class M2Reasoner:
         )
         if args.samples > 1:
             return None
-        hit = self._cache.get(call.key)
-        if hit is None:
-            return None
-        total = (time.perf_counter() - call.started) * 1000
-        timings = Timings(
-            queue=0, preprocess=call.intake_ms, generate=0, total=total, cache_hit=True
+        return self._cache.hit(
+            call.key,
+            preprocess_ms=call.intake_ms,
+            total_ms=(time.perf_counter() - call.started) * 1000,
+            include_raw=args.include_raw,
         )
-        update: dict[str, Any] = {"timings_ms": timings}
-        if not args.include_raw:
-            update["raw_output"] = None
-        return hit.model_copy(update=update)
 
-    def _wait_for_model(self, call: _Call, notify: Notify) -> None:
-        if self._loader.state != "ready":
-            start = time.perf_counter()
-            self._loader.start()
-
-            def listen(event: ProgressEvent | None) -> None:
-                if event is not None:
-                    notify(event)
-
-            unsubscribe = self._loader.subscribe(listen)
-            try:
-                self._loader.wait(min(self.settings.load_wait_s, call.remaining()))
-            finally:
-                unsubscribe()
-            call.load_wait_ms = (time.perf_counter() - start) * 1000
-        self._check_model()
-
-    async def _await_model(self, call: _Call, notify: Notify) -> None:
-        if self._loader.state != "ready":
-            start = time.perf_counter()
-            self._loader.start()
-            loop = asyncio.get_running_loop()
-            settled = asyncio.Event()
-
-            def listen(event: ProgressEvent | None) -> None:
-                if event is None:
-                    loop.call_soon_threadsafe(settled.set)
-                else:
-                    notify(event)
-
-            unsubscribe = self._loader.subscribe(listen)
-            try:
-                await asyncio.wait_for(
-                    settled.wait(), min(self.settings.load_wait_s, call.remaining())
-                )
-            except TimeoutError:
-                pass
-            finally:
-                unsubscribe()
-            call.load_wait_ms = (time.perf_counter() - start) * 1000
-        self._check_model()
-
-    def _check_model(self) -> None:
-        state = self._loader.state
-        if state == "ready":
-            return
-        if state == "failed":
-            raise ModelUnavailable(
-                f"the model {self.settings.model!r} cannot be loaded: {self._loader.reason}"
-            )
-        progress = self._loader.last_progress
-        detail = f" ({progress.message})" if progress else ""
-        raise ModelLoading(f"the model is still loading{detail}; retry in a few seconds")
+    def _load_wait(self, call: _Call) -> float:
+        return min(self.settings.load_wait_s, call.remaining())
 
     def _load_images(self, call: _Call) -> list[LoadedImage]:
         with self._decode_slots:
-            return self._intake.load_all(call.args.images)
+            images = self._intake.load_all(call.args.images)
+            video = getattr(call.args, "video", None)
+            if video is not None:
+                # Decoded here, in the intake stage (on its own timed thread), never on the worker.
+                max_frames = getattr(call.args, "max_frames", 16)
+                images += self._video.load(video, max_frames=max_frames, other_images=len(images))
+            return images
 
     def _rows(self, call: _Call, notify: Notify) -> list[GenerationRequest]:
         """One generation request per sample, reporting progress at most every 0.1 s."""
         args = call.args
         samples = args.samples
-        budget = float(args.max_new_tokens * samples)
-        counts = [0] * samples
-        last_report = [0.0]
-
-        def on_token_for(row: int) -> Callable[[int], None]:
-            def on_token(n: int) -> None:
-                counts[row] = n
-                now = time.perf_counter()
-                if now - last_report[0] < _PROGRESS_INTERVAL_S:
-                    return
-                last_report[0] = now
-                done = sum(counts)
-                notify(ProgressEvent("generating", done, budget, f"{done} tokens generated"))
-
-            return on_token
-
+        progress = TokenProgress(samples, float(args.max_new_tokens * samples), notify)
         user_text = build_user_text(args.question, args.choices)
         images = tuple(image.image for image in call.images)
         seed_base = int(call.key[:8], 16)
@@ -369,7 +299,7 @@ class M2Reasoner:
                 do_sample=samples > 1,
                 seed=seed_base + row if samples > 1 else None,
                 max_pixels=self.settings.max_pixels,
-                on_token=on_token_for(row),
+                on_token=progress.callback(row),
                 cancel=call.cancel,
             )
             for row in range(samples)
@@ -399,11 +329,14 @@ class M2Reasoner:
             value=answer.value,
             rationale=answer.rationale,
             rationale_truncated=answer.rationale_truncated,
+            flags=list(answer.flags),
             status=status,
             confidence=confidence,
             votes=votes,
             finish_reason="length" if best.finish_reason == "length" else "stop",
-            model=ModelInfo(id=info.id, revision=info.revision, backend=info.backend),
+            model=ModelInfo(
+                id=public_model_id(info.id), revision=info.revision, backend=info.backend
+            ),
             usage=Usage(
                 prompt_tokens=best.prompt_tokens,
                 completion_tokens=sum(result.completion_tokens for result in results),
@@ -418,6 +351,7 @@ class M2Reasoner:
             images=[
                 ImageInfo(
                     source=image.source,
+                    timestamp_s=image.timestamp_s,
                     width=image.width,
                     height=image.height,
                     model_width=width,

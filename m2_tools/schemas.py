@@ -7,9 +7,9 @@ as ``args_schema``. Field descriptions are written for the calling agent.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ImageInfo",
@@ -23,6 +23,13 @@ __all__ = [
     "Usage",
     "VisualMathReasonInput",
 ]
+
+#: Longest ``question``, and longest single option in ``choices``.
+MAX_QUESTION_CHARS = 20_000
+MAX_CHOICE_CHARS = 1_000
+#: Longest prompt text: the question and every option together. Checked with the fields,
+#: so an oversized call is refused before any work, never tokenised by the model's worker.
+MAX_PROMPT_TEXT_CHARS = 30_000
 
 ToolName = Literal["visual_math_reason", "spatial_reason"]
 Status = Literal["ok", "no_answer", "truncated", "ambiguous"]
@@ -41,17 +48,19 @@ class _ToolInput(BaseModel):
     question: str = Field(
         ...,
         min_length=1,
-        max_length=20000,
+        max_length=MAX_QUESTION_CHARS,
         description="The question to answer, in plain language; LaTeX is fine. Do not "
-        "list the options here when you pass them in `choices`.",
+        "list the options here when you pass them in `choices`. The question and the "
+        "choices together are at most 30000 characters.",
     )
-    choices: list[str] | None = Field(
+    choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE_CHARS)]] | None = Field(
         None,
         min_length=2,
         max_length=26,
         description="Answer options for a multiple-choice question, in order, without "
-        "letters (they are labelled A, B, C, ...). When given, the result's `choice` holds "
-        "the chosen letter(s) and `choice_text` the chosen option.",
+        "letters (they are labelled A, B, C, ...), each 1 to 1000 characters. When given, the "
+        "result's `choice` holds the chosen letter(s) and `choice_text` the chosen option; an "
+        "answer that matches no option has status `no_answer` and the flag `no_choice`.",
     )
     samples: int = Field(
         1,
@@ -64,6 +73,16 @@ class _ToolInput(BaseModel):
     include_raw: bool = Field(
         False, description="Also return the model's full raw output in `raw_output`."
     )
+
+    @model_validator(mode="after")
+    def _prompt_text_fits(self) -> _ToolInput:
+        total = len(self.question) + sum(len(option) for option in self.choices or ())
+        if total > MAX_PROMPT_TEXT_CHARS:
+            raise ValueError(
+                f"question and choices together are {total} characters, more than "
+                f"{MAX_PROMPT_TEXT_CHARS}; shorten the question or the choices"
+            )
+        return self
 
 
 class VisualMathReasonInput(_ToolInput):
@@ -88,11 +107,28 @@ class SpatialReasonInput(_ToolInput):
     """Arguments of ``spatial_reason``."""
 
     images: list[str] = Field(
-        ...,
-        min_length=1,
+        default_factory=list,
         max_length=32,
-        description="1 to 32 images of the scene: several views, or video frames in time "
-        "order. " + _IMAGE_REF_HELP,
+        description="0 to 32 images of the scene: several views, or video frames in time "
+        "order; at least one image or a `video` is required. " + _IMAGE_REF_HELP,
+    )
+    video: str | None = Field(
+        None,
+        min_length=1,
+        description="A video of the scene: a file path / file:// URI inside the server's "
+        "allowed directories, an http(s) URL (public hosts, when URL fetching is enabled) or "
+        "a data URI (data:video/mp4;base64,...). MP4, WebM, MOV, MKV and AVI are accepted. "
+        "Frames are sampled evenly over the whole video and shown after any `images`, in "
+        "time order; each appears in the result's `images` with its `timestamp_s`.",
+    )
+    max_frames: int = Field(
+        16,
+        ge=1,
+        le=32,
+        description="How many frames to sample from `video` (default 16). Images and frames "
+        "together are at most 32, so fewer are taken when `images` leaves less room; a clip "
+        "with fewer frames gives fewer. More frames see more of the scene but cost more "
+        "time, and each frame gets fewer pixels.",
     )
     max_new_tokens: int = Field(
         2048,
@@ -102,11 +138,23 @@ class SpatialReasonInput(_ToolInput):
         "speed; too low a value ends in status `truncated`.",
     )
 
+    @model_validator(mode="after")
+    def _needs_a_picture(self) -> SpatialReasonInput:
+        if not self.images and self.video is None:
+            raise ValueError("pass at least one image in `images`, or a `video`")
+        if self.video is not None and len(self.images) >= 32:
+            raise ValueError("32 images leave no room for video frames (32 in all)")
+        return self
+
 
 class ModelInfo(BaseModel):
     """Which model produced the answer."""
 
-    id: str = Field(..., description="Model id or local path.")
+    id: str = Field(
+        ...,
+        description="The hub id, or for a local checkpoint its directory's final name (never "
+        "a server path).",
+    )
     revision: str | None = Field(None, description="Checkpoint revision, when known.")
     backend: str = Field(..., description="Engine that ran it, e.g. `m2-native/cuda/bfloat16`.")
 
@@ -132,7 +180,12 @@ class Timings(BaseModel):
 class ImageInfo(BaseModel):
     """One input image, as given and as the model saw it."""
 
-    source: Literal["path", "url", "data"] = Field(..., description="Kind of reference.")
+    source: Literal["path", "url", "data", "video"] = Field(
+        ..., description="Kind of reference; `video` for a frame sampled from `video`."
+    )
+    timestamp_s: float | None = Field(
+        None, ge=0, description="For a video frame: its time in the video, in seconds; else null."
+    )
     width: int = Field(..., ge=1, description="Width as given, in pixels.")
     height: int = Field(..., ge=1, description="Height as given, in pixels.")
     model_width: int = Field(..., ge=0, description="Width after resizing for the model.")
@@ -165,9 +218,16 @@ class M2Result(BaseModel):
     )
     status: Status = Field(
         ...,
-        description="ok: an answer was found. truncated: output was cut off (raise "
-        "max_new_tokens). no_answer: no answer could be extracted. ambiguous: a long "
-        "answer with no clear conclusion.",
+        description="ok: an answer an agent can act on (with `choices`, `choice` is set). "
+        "truncated: output was cut off (raise max_new_tokens). no_answer: no answer could be "
+        "extracted, or with `choices` the answer matches no option (its text stays in "
+        "`answer`; `flags` holds `no_choice`). ambiguous: a long answer with no clear "
+        "conclusion.",
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="The parser's notes on how it read the output, e.g. `no_choice`, "
+        "`letter_value_conflict`, `think_unclosed`, `multiple_boxes`.",
     )
     confidence: float | None = Field(
         None, ge=0, le=1, description="Share of samples that voted for this answer (samples > 1)."

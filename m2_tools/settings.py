@@ -33,6 +33,17 @@ ENV_VARS: dict[str, str] = {
     "quantization": "M2_QUANTIZATION",
     "attn_implementation": "M2_ATTN",
     "prompt_style": "M2_PROMPT_STYLE",
+    "engine": "M2_ENGINE",
+    "engine_url": "M2_ENGINE_URL",
+    "engine_api_key": "M2_ENGINE_API_KEY",
+    "scheduler": "M2_SCHEDULER",
+    "compile": "M2_COMPILE",
+    "prefill_chunk_tokens": "M2_PREFILL_CHUNK_TOKENS",
+    "video_max_bytes": "M2_VIDEO_MAX_BYTES",
+    "video_max_duration_s": "M2_VIDEO_MAX_DURATION_S",
+    "video_max_frame_pixels": "M2_VIDEO_MAX_FRAME_PIXELS",
+    "video_max_streams": "M2_VIDEO_MAX_STREAMS",
+    "video_decode_timeout_s": "M2_VIDEO_DECODE_TIMEOUT_S",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -64,7 +75,7 @@ class Settings(BaseModel):
     auth_token: str | None = Field(None, repr=False)
     log_level: str = "WARNING"
     queue_size: int = Field(64, ge=1, description="Requests waiting or running at most.")
-    max_batch_size: int = Field(8, ge=1, description="Rows the worker hands the engine at once.")
+    max_batch_size: int = Field(8, ge=1, description="The most rows decoding together.")
     batch_wait_ms: float = Field(
         5.0, ge=0, description="How long the worker waits to fill a batch."
     )
@@ -78,6 +89,35 @@ class Settings(BaseModel):
     quantization: Literal["none", "8bit", "4bit"] = "none"
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     prompt_style: Literal["official", "chatml"] = "official"
+    engine: Literal["native", "openai"] = Field(
+        "native", description="native (the model in this process) or openai (a server's)."
+    )
+    engine_url: str | None = Field(
+        None, description="OpenAI-compatible server for --engine openai, e.g. http://host:8000/v1."
+    )
+    engine_api_key: str | None = Field(None, repr=False)
+    scheduler: Literal["iteration", "static"] = Field(
+        "iteration",
+        description="iteration: rows join and leave the running batch at every decode step; "
+        "static: each batch runs to its longest row (kept for comparison).",
+    )
+    compile: bool = Field(
+        False, description="Compiled decode (StaticCache + torch.compile) for a lone row."
+    )
+    prefill_chunk_tokens: int = Field(
+        512, ge=16, description="Prompt tokens prefilled per step while other rows decode."
+    )
+    video_max_bytes: int = Field(
+        200 * 2**20, ge=1, description="Largest video file accepted, in bytes (images: 20 MiB)."
+    )
+    video_max_duration_s: float = Field(1800.0, gt=0, description="Longest video, in seconds.")
+    video_max_frame_pixels: int = Field(
+        4096 * 4096, ge=1, description="Largest video frame, width times height."
+    )
+    video_max_streams: int = Field(16, ge=1, description="Most streams in a video container.")
+    video_decode_timeout_s: float = Field(
+        30.0, gt=0, description="Time allowed to decode one video's sampled frames."
+    )
 
     def __init__(self, **overrides: Any) -> None:
         values = self.from_environment(os.environ)
@@ -94,7 +134,7 @@ class Settings(BaseModel):
                 continue
             if field == "allowed_dirs":
                 found[field] = tuple(p for p in raw.split(os.pathsep) if p)
-            elif field == "allow_urls":
+            elif field in ("allow_urls", "compile"):
                 lowered = raw.strip().lower()
                 if lowered not in _TRUE | _FALSE:
                     raise ValueError(f"{var} must be true or false, not {raw!r}")

@@ -18,8 +18,9 @@ class StaticTokenVerifier:
     """
 
     def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("the bearer token must not be empty")
+        if not token.strip():
+            # Why: a blank secret is no secret; a client sending an empty bearer would pass.
+            raise ValueError("the bearer token must not be empty or whitespace")
         # Why: comparing digests keeps the time independent of the token's length as well.
         self._digest = hashlib.sha256(token.encode()).digest()
 

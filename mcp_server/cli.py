@@ -1,7 +1,9 @@
 """``m2-tools serve``: the MCP server over stdio (default) or streamable HTTP.
 
-Exit codes: 0 after a clean stop, 2 for a configuration error (bad option, or a
-non-loopback HTTP bind without a bearer token).
+Exit codes: 0 after a clean stop (stdin closed, or SIGTERM/SIGINT: the calls in
+flight end with ``cancelled`` and the engine is closed first), 2 for a configuration
+error (bad option, a blank ``M2_AUTH_TOKEN``, or a non-loopback HTTP bind without a
+bearer token).
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def _http_problem(args: argparse.Namespace, settings: Settings) -> str | None:
 
     if not 0 <= args.port <= 65535:
         return f"--port must be between 0 and 65535, not {args.port}"
+    if settings.auth_token is not None and not settings.auth_token.strip():
+        # Why: a blank token is no secret, yet it would count as "authentication is on".
+        return "M2_AUTH_TOKEN is set but blank; set a real secret, or unset it"
     if settings.auth_token or is_loopback(args.host) or args.insecure_no_auth:
         return None
     return (
@@ -98,22 +103,34 @@ def _serve(
     import anyio
 
     from m2_tools.reasoner import M2Reasoner
+    from mcp_server._inflight import InFlight
     from mcp_server.server import create_server
 
     reasoner = M2Reasoner(settings)
+    inflight = InFlight()
     try:
-        server = create_server(reasoner, settings=settings, load_on_start=not args.lazy_load)
+        server = create_server(
+            reasoner, settings=settings, load_on_start=not args.lazy_load, inflight=inflight
+        )
         if isinstance(guard, StdoutGuard):
+            from mcp_server.stdio import serve_stdio
+
             with guard.handed_to_transport():
-                anyio.run(server.run_stdio_async)
+                anyio.run(serve_stdio, server, inflight, reasoner.close)
             return
         from mcp_server.http import create_http_app, serve_http, url_for
 
         app = create_http_app(
-            server, reasoner, host=args.host, port=args.port, extra_hosts=args.allow_host
+            server,
+            reasoner,
+            host=args.host,
+            port=args.port,
+            extra_hosts=args.allow_host,
+            settings=settings,
+            inflight=inflight,
         )
         sys.stderr.write(f"m2-tools: serving MCP at {url_for(args.host, args.port)}\n")
-        anyio.run(lambda: serve_http(app, host=args.host, port=args.port))
+        anyio.run(lambda: serve_http(app, host=args.host, port=args.port, inflight=inflight))
     finally:
         reasoner.close()
 

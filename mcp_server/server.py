@@ -7,19 +7,25 @@ MCP:
 - a result becomes ``structuredContent`` plus the same JSON as text;
 - an :class:`~m2_tools.errors.M2Error` becomes an error result (``isError: true``)
   whose text is the contract JSON ``{"error": {"code", "message", "retryable"}}``;
+- a call to a tool that does not exist gets the contract's ``invalid_argument`` the
+  same way (the caller chose a wrong name: a smarter model could have avoided it);
 - anything else becomes the contract's ``internal`` error; its details go to the log.
+
+Calls run under :class:`~mcp_server._inflight.InFlight`, which ends them with
+``cancelled`` when the server shuts down or their HTTP caller goes away.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, func_metadata
@@ -28,12 +34,14 @@ from pydantic import model_validator
 
 from m2_tools import __version__
 from m2_tools.catalog import TOOLS, ToolSpec
-from m2_tools.errors import InternalError, M2Error
+from m2_tools.errors import InternalError, InvalidArgument, M2Error
 from m2_tools.reasoner import M2Reasoner
+from m2_tools.redaction import without_paths
 from m2_tools.schemas import M2Result
 from m2_tools.serving.progress import ProgressEvent
 from m2_tools.settings import Settings
 from mcp_server._auth import StaticTokenVerifier
+from mcp_server._inflight import InFlight, error_result
 from mcp_server._warmup import LoadWhenIdle
 
 __all__ = ["STATUS_URI", "create_server"]
@@ -91,11 +99,29 @@ class _ProgressScale:
         if value <= self._last:
             return
         self._last = value
-        await self._ctx.report_progress(value, total, event.message)
+        await self._ctx.report_progress(value, total, without_paths(event.message))
 
 
-def _error_result(error: M2Error) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=error.to_json())], is_error=True)
+class _UnknownToolGuard:
+    """Server middleware: a call to a tool that does not exist gets ``invalid_argument``.
+
+    The SDK would answer with plain text (``Unknown tool: …``), which is neither the
+    contract's error JSON nor a protocol error.
+    """
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        params = ctx.params
+        if ctx.method == "tools/call" and isinstance(params, Mapping):
+            name = params.get("name")
+            if isinstance(name, str) and name not in TOOLS:
+                known = " and ".join(TOOLS)
+                logger.info("call to unknown tool %r refused", name[:80])
+                return error_result(
+                    InvalidArgument(f"unknown tool {name[:80]!r}; this server has {known}")
+                )
+        return await call_next(ctx)
 
 
 def _success_result(result: M2Result) -> CallToolResult:
@@ -116,19 +142,23 @@ async def _call_tool(
         result = await reasoner.arun_tool(name, arguments, progress=_ProgressScale(ctx).report)
     except M2Error as exc:
         logger.info("%s failed: %s (%s)", name, exc.code, exc.message)
-        return _error_result(exc)
+        return error_result(exc)
     except Exception:
         logger.exception("%s failed unexpectedly", name)
-        return _error_result(InternalError("unexpected server error; the details are in the log"))
+        return error_result(InternalError("unexpected server error; the details are in the log"))
     return _success_result(result)
 
 
-def _tool(spec: ToolSpec, reasoner: M2Reasoner, annotations: ToolAnnotations) -> Tool:
+def _tool(
+    spec: ToolSpec, reasoner: M2Reasoner, annotations: ToolAnnotations, inflight: InFlight
+) -> Tool:
     """Publish one catalog tool: the core model's input schema, the result model's output schema."""
     name = spec.name
 
     async def call(arguments: dict[str, Any], ctx: Context) -> Annotated[CallToolResult, M2Result]:
-        return await _call_tool(reasoner, name, arguments, ctx)
+        return await inflight.run(
+            lambda: _call_tool(reasoner, name, arguments, ctx), ctx.request_context.request
+        )
 
     metadata = func_metadata(call, skip_names=["ctx"])  # the return annotation: outputSchema
     metadata.arg_model = _RawArguments
@@ -146,7 +176,11 @@ def _tool(spec: ToolSpec, reasoner: M2Reasoner, annotations: ToolAnnotations) ->
 
 
 def create_server(
-    reasoner: M2Reasoner, *, settings: Settings | None = None, load_on_start: bool = True
+    reasoner: M2Reasoner,
+    *,
+    settings: Settings | None = None,
+    load_on_start: bool = True,
+    inflight: InFlight | None = None,
 ) -> MCPServer:
     """Build the MCP server over ``reasoner``.
 
@@ -160,11 +194,14 @@ def create_server(
         settings: What the adapter reads (URL fetching for the tools' open-world
             hint, the bearer token for HTTP); ``reasoner.settings`` when omitted.
         load_on_start: Start loading the model right after the server starts.
+        inflight: The registry of calls in flight, for a caller that stops the server
+            gracefully (see :meth:`~mcp_server._inflight.InFlight.drain`).
 
     Returns:
         The server, ready for ``run_stdio_async()`` or ``streamable_http_app()``.
     """
     settings = settings if settings is not None else reasoner.settings
+    inflight = inflight if inflight is not None else InFlight()
     warmup = LoadWhenIdle(reasoner)
 
     @asynccontextmanager
@@ -192,9 +229,9 @@ def create_server(
         title="M2-Reasoning tools",
         instructions=_INSTRUCTIONS,
         version=__version__,
-        tools=[_tool(spec, reasoner, annotations) for spec in TOOLS.values()],
+        tools=[_tool(spec, reasoner, annotations, inflight) for spec in TOOLS.values()],
         lifespan=lifespan,
-        middleware=[warmup],
+        middleware=[warmup, _UnknownToolGuard()],
         log_level=_sdk_log_level(settings.log_level),
         **auth,
     )

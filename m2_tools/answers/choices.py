@@ -1,4 +1,4 @@
-"""Mapping a cleaned answer to option letters (the ``choice`` of PARSING.md, step 6).
+"""Mapping a cleaned answer to option letters (the ``choice`` of docs/parsing.md, step 6).
 
 Order: letter lists, a leading letter, the exact option text, an equal numeric
 value, then a unique whole-word option text inside the answer. There is no

@@ -1,4 +1,4 @@
-"""Reading one number out of a cleaned answer (the ``value`` field of PARSING.md).
+"""Reading one number out of a cleaned answer (the ``value`` field of docs/parsing.md).
 
 :func:`parse_number` is strict: the answer must *be* one number, optionally with a
 lead-in (``x =``, ``about``), a unit, currency, a degree mark or a percent sign.

@@ -1,4 +1,4 @@
-"""From the model's raw text to a structured answer, as PARSING.md specifies.
+"""From the model's raw text to a structured answer, as docs/parsing.md describes.
 
 M2-Reasoning answers ``<think>…</think><answer>\\boxed{…}</answer>``; real outputs
 drift from that, and :func:`parse_response` turns any string into a
@@ -21,7 +21,7 @@ drift from that, and :func:`parse_response` turns any string into a
 ``no_conclusion``           a long untagged answer without a conclusion (ambiguous)
 ``letter_out_of_range``     a letter beyond the options
 ``letter_value_conflict``   the letter's option differs from the text after it
-``no_choice``               options were given and none matched
+``no_choice``               options were given and none matched (status ``no_answer``)
 ``value_from_sentence``     ``value`` is the only number of a short sentence
 ==========================  ===========================================================
 """
@@ -123,7 +123,7 @@ def parse_response(text: str, choices: Sequence[str] | None = None) -> ParsedAns
     span = _answer_span(reasoning, ended=ended)
     extracted = _extract(span)
     flags = [*reasoning.flags, *span.flags, *extracted.flags]
-    # Why: a closed box inside an unclosed <answer> is a complete answer (PARSING.md table).
+    # Why: a closed box inside an unclosed <answer> is a complete answer (docs/parsing.md).
     truncated = reasoning.truncated or extracted.truncated or (span.open and not extracted.boxed)
     answer = clean_answer(extracted.raw) if extracted.raw is not None else ""
     if not answer:
@@ -134,7 +134,11 @@ def parse_response(text: str, choices: Sequence[str] | None = None) -> ParsedAns
             status="truncated" if truncated else status,
             flags=_unique(flags),
         )
-    choice, choice_text, value = _interpret(answer, tuple(choices or ()), flags)
+    options = tuple(choices or ())
+    choice, choice_text, value = _interpret(answer, options, flags)
+    if options and choice is None:
+        # Why: with options, an agent acts on the letter; an answer naming none is no answer.
+        flags.append("no_choice")
     return ParsedAnswer(
         answer=answer,
         choice=choice,
@@ -142,7 +146,7 @@ def parse_response(text: str, choices: Sequence[str] | None = None) -> ParsedAns
         value=value,
         rationale=reasoning.rationale,
         rationale_truncated=reasoning.truncated,
-        status="truncated" if truncated else "ok",
+        status="truncated" if truncated else "ok" if choice or not options else "no_answer",
         flags=_unique(flags),
     )
 
@@ -228,7 +232,7 @@ def _last_answer_block(text: str) -> str | None:
 
 
 def _extract(span: _Span) -> _Extracted:
-    """Step 4 of PARSING.md: the last non-empty box, else a conclusion, else the span."""
+    """Step 4 of docs/parsing.md: the last non-empty box, else a conclusion, else the span."""
     if span.text is None:
         return _Extracted(None, False, False, ())
     text = span.text

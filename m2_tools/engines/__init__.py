@@ -33,6 +33,10 @@ def create_engine(settings: Settings) -> Engine:
     Raises:
         ModelUnavailable: The model cannot be found locally nor downloaded.
     """
+    if settings.engine == "openai":
+        from m2_tools.engines.openai_compat import OpenAICompatibleEngine
+
+        return OpenAICompatibleEngine(settings)
     from m2_tools.engines.m2_native.checkpoint import resolve_checkpoint
 
     # Why: a missing model fails in milliseconds here, not after the multi-second torch import.

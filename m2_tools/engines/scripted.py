@@ -1,10 +1,14 @@
 """A scripted engine that replays canned completions: the one fake of the project.
 
-It implements the real :class:`~m2_tools.engines.base.Engine` interface, so
-everything above the model (service, queue, parser, adapters) runs for real in
-tests and demos. It emits "tokens" (whitespace-delimited pieces) one by one,
-calling ``on_token`` and honouring ``cancel``, and can simulate slow loading,
-slow or hanging generation, and failures.
+It implements the real engine interface, both paths (see :mod:`m2_tools.engines.base`),
+so everything above the model (service, scheduler, parser, adapters) runs for real in
+tests and demos. It emits "tokens" (whitespace-delimited pieces), calling ``on_token``
+and honouring ``cancel``, and can simulate slow loading, slow or hanging generation,
+and failures.
+
+Timing is per row, as in a real batch: each step (of ``step()``, or of one
+``generate`` call) takes ``token_delay_s`` and gives every running row one token, so a
+short row finishes after its own tokens, not after its longest neighbour's.
 """
 
 from __future__ import annotations
@@ -12,21 +16,23 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from m2_tools.engines._scripted_steps import Batch, Row
 from m2_tools.engines.base import (
     EngineInfo,
     GenerationRequest,
     GenerationResult,
     LoadProgress,
+    RowHandle,
+    RowMode,
 )
-from m2_tools.errors import M2Error, ModelUnavailable
+from m2_tools.errors import InternalError, M2Error, ModelUnavailable
 
 __all__ = ["ScriptedEngine", "ScriptedReply"]
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
-_STOP = "<|im_end|>"
 
 
 @dataclass(frozen=True)
@@ -35,17 +41,24 @@ class ScriptedReply:
 
     Attributes:
         text: What the model "says" (the stop token is added by the engine).
-        error: Fail this row with this error instead (batch-mates still succeed).
-        raise_in_batch: Raise this exception out of ``generate``, failing the whole batch.
+        error: Fail this row with this error instead (its neighbours still succeed).
+        raise_in_batch: Raise this out of ``generate``, failing the whole batch. On the
+            per-row path the rows that join the running batch with this one fail, as
+            when the native engine's prefill of newcomers fails; running rows go on.
+        raise_in_step: Per-row path only: raise this out of ``step()`` when the row
+            joins, as an engine bug would (the scheduler then fails the running rows).
+        prepare_gate: Per-row path only: ``submit`` blocks until this is set, as the
+            tokenisation and image preprocessing of a huge prompt would.
     """
 
     text: str = ""
     error: M2Error | None = None
     raise_in_batch: Exception | None = None
+    raise_in_step: Exception | None = None
+    prepare_gate: threading.Event | None = None
 
 
 Reply = str | ScriptedReply
-Chooser = Callable[[GenerationRequest], Reply | None]
 
 
 def _as_reply(reply: Reply) -> ScriptedReply:
@@ -60,15 +73,21 @@ class ScriptedEngine:
         replies: Completions handed out in order, one per row.
         by_question: Substring of the user text → completion (or a list used in turn).
         default: The completion when nothing else matches.
-        token_delay_s: Sleep per emitted token (simulated slowness).
+        token_delay_s: Duration of one step: every running row gets one token per step.
         load_delay_s: Sleep in ``load`` (simulated slow loading).
         load_gate: When given, ``load`` blocks until it is set.
-        generate_gate: When given, ``generate`` blocks until it is set or every row is
-            cancelled (simulated hang).
+        generate_gate: When given, each step blocks until it is set or every running
+            row is cancelled (simulated hang).
         load_error: ``load`` raises this (a non-M2 error is wrapped as model_unavailable).
-        max_batch: Reported ``max_batch_size``.
-        generate_started: Set whenever ``generate`` is entered (lets tests synchronise).
-        calls: Every batch ``generate`` received, in order (recorded).
+        max_batch: Reported ``max_batch_size``: the most rows running at once.
+        row_mode: ``stepped`` (rows advance in ``step()``, like the native engine) or
+            ``self`` (each submitted row runs on its own thread, like a server that
+            batches by itself).
+        generate_started: Set whenever a step runs rows (lets tests synchronise).
+        preparing: Rows whose ``submit`` waits on their reply's ``prepare_gate`` now.
+        calls: Rows that started together, in order: one entry per ``generate`` call,
+            per group of rows joining the running batch at one step, or per ``submit``
+            in ``self`` mode (recorded).
     """
 
     replies: Sequence[Reply] = ()
@@ -81,13 +100,16 @@ class ScriptedEngine:
     load_error: Exception | None = None
     max_batch: int = 8
     model_id: str = "scripted"
+    row_mode: RowMode = "stepped"
     generate_started: threading.Event = field(default_factory=threading.Event)
     calls: list[list[GenerationRequest]] = field(default_factory=list)
+    preparing: int = 0
     loaded: bool = False
     closed: bool = False
     _next: int = 0
     _per_question: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _batch: Batch | None = None
 
     @property
     def info(self) -> EngineInfo:
@@ -96,13 +118,19 @@ class ScriptedEngine:
 
     @property
     def max_batch_size(self) -> int:
-        """The most rows one ``generate`` call accepts."""
+        """The most rows running at once."""
         return self.max_batch
 
     @property
     def requests(self) -> list[GenerationRequest]:
-        """Every row received, flattened in order."""
+        """Every row that started, flattened in order."""
         return [request for batch in self.calls for request in batch]
+
+    @property
+    def waiting(self) -> int:
+        """Rows submitted on the per-row path that have not joined the running batch yet."""
+        batch = self._batch
+        return 0 if batch is None else len(batch.waiting)
 
     def load(self, progress: LoadProgress | None = None) -> None:
         """Pretend to load in four steps, honouring the gate, delay and error."""
@@ -121,22 +149,51 @@ class ScriptedEngine:
         self.loaded = True
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Answer every row from the script, token by token."""
-        self.calls.append(list(requests))
-        self.generate_started.set()
-        replies = [_as_reply(self._choose(request)) for request in requests]
-        for reply in replies:
-            if reply.raise_in_batch is not None:
-                raise reply.raise_in_batch
-        if self.generate_gate is not None:
-            self._wait_gate(self.generate_gate, requests)
-        return [
-            self._emit(request, reply) for request, reply in zip(requests, replies, strict=True)
-        ]
+        """Answer every row from the script as one batch that starts together."""
+        batch = Batch(self, capacity=max(1, len(requests)))
+        rows = [self._row(request) for request in requests]
+        batch.add(rows)
+        while batch.step(contain_join_failures=False):
+            pass
+        return [row.handle.result() for row in rows]
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> list[RowHandle]:
+        """Queue one call's rows; in ``self`` mode each starts at once on its own thread."""
+        rows = [self._row(request) for request in requests]
+        for row in rows:
+            if row.reply.prepare_gate is not None:
+                with self._lock:
+                    self.preparing += 1
+                row.reply.prepare_gate.wait()
+                with self._lock:
+                    self.preparing -= 1
+        if self.row_mode == "self":
+            self.calls.append(list(requests))
+            for row in rows:
+                threading.Thread(target=self._run_alone, args=(row,), daemon=True).start()
+        else:
+            self._stepper().add(rows)
+        return [row.handle for row in rows]
+
+    def step(self) -> bool:
+        """Rows leave, waiting rows join, every running row gets one token."""
+        if self.row_mode == "self":
+            return False
+        return self._stepper().step(contain_join_failures=True)
 
     def close(self) -> None:
         """Mark the engine closed."""
         self.closed = True
+
+    def _stepper(self) -> Batch:
+        with self._lock:
+            if self._batch is None:
+                self._batch = Batch(self, capacity=self.max_batch)
+            return self._batch
+
+    def _row(self, request: GenerationRequest) -> Row:
+        reply = _as_reply(self._choose(request))
+        return Row(RowHandle(request), reply, _TOKEN.findall(reply.text))
 
     def _choose(self, request: GenerationRequest) -> Reply:
         with self._lock:
@@ -152,40 +209,56 @@ class ScriptedEngine:
                 return self.replies[self._next - 1]
             return self.default
 
-    @staticmethod
-    def _wait_gate(gate: threading.Event, requests: Iterable[GenerationRequest]) -> None:
-        cancels = [r.cancel for r in requests if r.cancel is not None]
-        while not gate.wait(0.01):
-            if cancels and all(cancel.is_set() for cancel in cancels):
-                return
-
-    def _emit(self, request: GenerationRequest, reply: ScriptedReply) -> GenerationResult:
-        started = time.perf_counter()
-        if reply.error is not None:
-            return GenerationResult(error=reply.error)
-        pieces = _TOKEN.findall(reply.text)
-        produced: list[str] = []
-        finish = "stop"
-        for piece in pieces:
-            if request.cancel is not None and request.cancel.is_set():
-                finish = "cancelled"
-                break
-            if len(produced) >= request.max_new_tokens:
-                finish = "length"
-                break
-            produced.append(piece)
+    def _run_alone(self, row: Row) -> None:
+        if not row.handle.claim():
+            return
+        if row.reply.error is not None or row.reply.raise_in_batch is not None:
+            failure = row.reply.error or InternalError("the model failed; see the server log")
+            row.handle.finish(GenerationResult(error=failure))
+            return
+        self.generate_started.set()
+        while True:
+            if self.generate_gate is not None:
+                while not self.generate_gate.wait(0.01) and not row.handle.cancel_requested:
+                    pass
             if self.token_delay_s:
                 time.sleep(self.token_delay_s)
-            if request.on_token is not None:
-                request.on_token(len(produced))
+            if not self._advance(row):
+                return
+
+    def _advance(self, row: Row) -> bool:
+        """Give ``row`` its next token or finish it; return whether it goes on."""
+        handle, request = row.handle, row.handle.request
+        if handle.done():
+            return False
+        finish = None
+        if handle.cancel_requested:
+            finish = "cancelled"
+        elif row.produced < len(row.pieces):
+            row.produced += 1
+            handle.advance(row.produced)
+        if finish is None and row.produced >= len(row.pieces):
+            finish = "stop"
+        elif finish is None and row.produced >= request.max_new_tokens:
+            finish = "length"
+        if finish is None:
+            return True
+        self._finish(row, finish)
+        return False
+
+    def _finish(self, row: Row, finish: str) -> None:
+        request = row.handle.request
         image_tokens = 64 * len(request.images)
         prompt_chars = len(request.system_prompt) + len(request.user_text)
-        return GenerationResult(
-            text="".join(produced),
-            finish_reason=finish,  # type: ignore[arg-type]
-            prompt_tokens=prompt_chars // 4 + image_tokens + 8,
-            completion_tokens=len(produced) + (1 if finish == "stop" else 0),
-            image_tokens=image_tokens,
-            image_sizes=tuple(image.size for image in request.images),
-            generate_ms=(time.perf_counter() - started) * 1000,
+        started = row.handle.started_at or time.perf_counter()
+        row.handle.finish(
+            GenerationResult(
+                text="".join(row.pieces[: row.produced]),
+                finish_reason=finish,  # type: ignore[arg-type]
+                prompt_tokens=prompt_chars // 4 + image_tokens + 8,
+                completion_tokens=row.produced + (1 if finish == "stop" else 0),
+                image_tokens=image_tokens,
+                image_sizes=tuple(image.size for image in request.images),
+                generate_ms=(time.perf_counter() - started) * 1000,
+            )
         )

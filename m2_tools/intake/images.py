@@ -17,6 +17,9 @@ A reference is a string of one of these kinds, told apart in this order:
    an accepted format, which also keeps ``/9j/...`` (base64 JPEG) from being read
    as an absolute path.
 6. Anything else is a filesystem path, absolute or relative to the working directory.
+   When it names no readable file but is 12 or more characters of the base64 alphabet
+   (so no dot, no file extension), it is reported as base64 of no accepted image
+   (``image_unsupported``) rather than as a missing file.
 
 Paths are read only inside the allowed directories, after resolving symlinks and
 ``..``, and only regular files (see :mod:`m2_tools.intake.local_files`).
@@ -29,8 +32,9 @@ Error codes: ``image_not_allowed`` (outside the allowed directories, local files
 off, special files), ``image_not_found`` (missing, unreadable, directory),
 ``image_unsupported`` (unknown reference, bad base64, not an accepted format,
 undecodable, aspect ratio beyond the limit), ``image_too_large`` (bytes or pixels),
-``url_not_allowed`` and ``url_fetch_failed`` (URLs), ``invalid_argument`` (empty,
-non-string or unparsable URL).
+``url_not_allowed`` and ``url_fetch_failed`` (URLs; a host in octal, hex or short
+numeric form is ``url_not_allowed``), ``invalid_argument`` (empty, non-string or
+unparsable URL, a ``file://`` URI encoding a NUL byte).
 """
 
 from __future__ import annotations
@@ -50,13 +54,22 @@ import httpx
 from PIL import Image
 
 from m2_tools.errors import (
+    ImageNotAllowed,
+    ImageNotFound,
     ImageTooLarge,
     ImageUnsupported,
     InvalidArgument,
     M2Error,
     UrlNotAllowed,
 )
-from m2_tools.intake.decode import FORMAT_NAMES, decode_image, has_image_magic
+from m2_tools.intake.base64_text import (
+    BASE64_TEXT,
+    URLSAFE_TO_STANDARD,
+    WHITESPACE,
+    looks_like_base64_image,
+    reads_as_base64,
+)
+from m2_tools.intake.decode import FORMAT_NAMES, decode_image
 from m2_tools.intake.local_files import LocalFiles, file_uri_path
 from m2_tools.intake.url_fetch import UrlFetcher
 
@@ -70,9 +83,6 @@ logger = logging.getLogger(__name__)
 # Bounded repeats: an unbounded prefix pattern would scan a whole 20 MiB payload.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{1,31}):")
 _MIME_BASE64 = re.compile(r"[\w.+-]{1,127}/[\w.+-]{1,127};base64,", re.ASCII)
-_WHITESPACE = re.compile(r"\s+")
-_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/_-]*=*")
-_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _MAX_PATH_CHARS = 4096
 _MAX_PERCENT_ENCODED = 2**20
 _REFERENCE_KINDS = "an allowed file path, an http(s) URL, a data: URI or base64 image data"
@@ -84,17 +94,20 @@ class LoadedImage:
 
     Attributes:
         image: The picture in mode ``RGB``, EXIF orientation applied.
-        source: The reference kind: ``path``, ``url`` or ``data``.
+        source: The reference kind: ``path``, ``url`` or ``data``; ``video`` for a
+            frame sampled from a video (see :mod:`m2_tools.intake.video`).
         width: Width as given (after the EXIF transpose).
         height: Height as given (after the EXIF transpose).
         digest: SHA-256 hex digest of the original bytes, usable as a cache key.
+        timestamp_s: For a video frame, its time from the video's start; else None.
     """
 
     image: Image.Image
-    source: Literal["path", "url", "data"]
+    source: Literal["path", "url", "data", "video"]
     width: int
     height: int
     digest: str
+    timestamp_s: float | None = None
 
 
 class ImageIntake:
@@ -126,6 +139,12 @@ class ImageIntake:
         transport: httpx.BaseTransport | None = None,
         resolver: Callable[[str, int], Sequence[str]] | None = None,
     ) -> None:
+        # Kept for with_max_bytes: the same policy with another size limit.
+        self._policy: dict[str, Any] = {
+            "allowed_dirs": allowed_dirs, "allow_urls": allow_urls, "max_pixels": max_pixels,
+            "max_aspect_ratio": max_aspect_ratio, "fetch_timeout_s": fetch_timeout_s,
+            "max_redirects": max_redirects, "transport": transport, "resolver": resolver,
+        }  # fmt: skip
         self._files = LocalFiles(allowed_dirs, max_bytes, f"pass {_REFERENCE_KINDS}")
         self._allow_urls = allow_urls
         self._max_bytes = max_bytes
@@ -153,6 +172,10 @@ class ImageIntake:
         """
         return cls(settings.effective_allowed_dirs(), settings.allow_urls, **kwargs)
 
+    def with_max_bytes(self, max_bytes: int) -> ImageIntake:
+        """This policy (directories, URLs, transport) with another size limit, e.g. for videos."""
+        return ImageIntake(**self._policy, max_bytes=max_bytes)
+
     def load(self, ref: str) -> LoadedImage:
         """Load one image reference.
 
@@ -165,6 +188,24 @@ class ImageIntake:
         Raises:
             M2Error: An :class:`~m2_tools.errors.ImageError` subclass (or
                 ``InvalidArgument``) whose message says what to change.
+        """
+        source, data, name = self.fetch(ref)
+        image = decode_image(
+            data, name=name, max_pixels=self._max_pixels, max_aspect_ratio=self._max_aspect_ratio
+        )
+        logger.debug("loaded %s (%s, %dx%d, %d bytes)", name, source, *image.size, len(data))
+        return LoadedImage(
+            image, source, image.width, image.height, hashlib.sha256(data).hexdigest()
+        )
+
+    def fetch(self, ref: str) -> tuple[Literal["path", "url", "data"], bytes, str]:
+        """The bytes a reference names, under the policy and the size limit, not decoded.
+
+        Returns:
+            The reference kind, the bytes, and a payload-free name for messages.
+
+        Raises:
+            M2Error: As :meth:`load`, except for the decoding errors.
         """
         if not isinstance(ref, str):
             raise InvalidArgument("an image reference must be a string")
@@ -183,13 +224,7 @@ class ImageIntake:
         source, data, name = self._fetch_bytes(text)
         if len(data) > self._max_bytes:
             raise ImageTooLarge(f"{name} is {len(data):,} bytes, more than {self._limit_text()}")
-        image = decode_image(
-            data, name=name, max_pixels=self._max_pixels, max_aspect_ratio=self._max_aspect_ratio
-        )
-        logger.debug("loaded %s (%s, %dx%d, %d bytes)", name, source, *image.size, len(data))
-        return LoadedImage(
-            image, source, image.width, image.height, hashlib.sha256(data).hexdigest()
-        )
+        return source, data, name
 
     def load_all(self, refs: Sequence[str]) -> list[LoadedImage]:
         """Load several references in order.
@@ -215,7 +250,7 @@ class ImageIntake:
                     self._decode_base64(text.partition(",")[2], "the data URI"),
                     "the data URI",
                 )
-            if _looks_like_base64_image(text):
+            if looks_like_base64_image(text):
                 return "data", self._decode_base64(text, "the base64 image"), "the base64 image"
             name = _describe(text)
             if len(text) > _MAX_PATH_CHARS:
@@ -223,7 +258,7 @@ class ImageIntake:
                     f"{name} is too long for a file path and is not base64 of a "
                     f"{FORMAT_NAMES} image"
                 )
-            return "path", self._files.read(text, name), name
+            return "path", self._read_path(text, name), name
         scheme = scheme_match.group(1).lower()
         if scheme == "data":
             return "data", self._data_uri(text), "the data URI"
@@ -241,6 +276,18 @@ class ImageIntake:
             f"{name} uses the unsupported scheme {scheme!r}; pass {_REFERENCE_KINDS} "
             "(prefix a relative file name containing ':' with './')"
         )
+
+    def _read_path(self, text: str, name: str) -> bytes:
+        try:
+            return self._files.read(text, name)
+        except (ImageNotFound, ImageNotAllowed):
+            # Why: short base64 of something else is no missing file; say what it is.
+            if reads_as_base64(text):
+                raise ImageUnsupported(
+                    f"{name} reads as base64, but not of a {FORMAT_NAMES} image (nor is it a "
+                    "file this server can read)"
+                ) from None
+            raise
 
     def _data_uri(self, text: str) -> bytes:
         header, comma, payload = text[len("data:") :].partition(",")
@@ -263,7 +310,7 @@ class ImageIntake:
         spaces = sum(text.count(c) for c in " \t\r\n")
         if (len(text) - spaces) * 3 // 4 > self._max_bytes + 2:
             raise ImageTooLarge(f"{name} decodes to more than {self._limit_text()}")
-        compact = "".join(text.split()).rstrip("=").translate(_URLSAFE_TO_STANDARD)
+        compact = "".join(text.split()).rstrip("=").translate(URLSAFE_TO_STANDARD)
         if len(compact) % 4 == 1:
             raise ImageUnsupported(f"{name} is not valid base64 (truncated)")
         try:
@@ -275,20 +322,8 @@ class ImageIntake:
         return f"{self._max_bytes / 2**20:g} MiB, the image size limit"
 
 
-def _looks_like_base64_image(text: str) -> bool:
-    """Whether ``text`` starts with base64 of an accepted format's signature."""
-    head = _WHITESPACE.sub("", text[:256])[:32].rstrip("=").translate(_URLSAFE_TO_STANDARD)
-    head = head[: len(head) // 4 * 4]
-    if len(head) < 8:
-        return False
-    try:
-        return has_image_magic(base64.b64decode(head, validate=True))
-    except (binascii.Error, ValueError):
-        return False
-
-
 def _describe(ref: str) -> str:
     """A short, payload-free way for messages to name ``ref``."""
-    if len(ref) > 64 and _BASE64_TEXT.fullmatch(_WHITESPACE.sub("", ref[:4096])):
+    if len(ref) > 64 and BASE64_TEXT.fullmatch(WHITESPACE.sub("", ref[:4096])):
         return f"the {len(ref):,}-character reference"
     return repr(ref if len(ref) <= 80 else ref[:77] + "...")

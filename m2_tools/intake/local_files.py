@@ -48,12 +48,15 @@ def file_uri_path(uri: str, name: str) -> str:
 
     Raises:
         UrlNotAllowed: The URI names a remote host.
-        InvalidArgument: The URI's path is not absolute.
+        InvalidArgument: The URI's path is not absolute, or encodes a NUL byte (``%00``).
     """
     parts = urllib.parse.urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
         raise UrlNotAllowed(f"{name} names a remote host; file:// URIs must be local (file:///...)")
     path = urllib.parse.unquote(parts.path)
+    if "\x00" in path:
+        # Why: no file name holds a NUL; left in, it would surface as an odd OS error.
+        raise InvalidArgument(f"{name} encodes a NUL byte (%00), which no file path can hold")
     if not path.startswith("/"):
         raise InvalidArgument(f"{name} is not an absolute file:// URI (use file:///abs/path)")
     return path
@@ -117,7 +120,11 @@ class LocalFiles:
         lexical_ok = ".." not in path.parts or self._inside(lexical)
         try:
             resolved: Path | None = path.resolve(strict=False)
-        except (OSError, RuntimeError, ValueError):
+        except ValueError:  # an embedded NUL: no such file can exist
+            raise InvalidArgument(
+                f"{name} contains a NUL byte, which no file path can hold"
+            ) from None
+        except (OSError, RuntimeError):
             # Symlink loops: only worth explaining when the caller may look there.
             if lexical_ok and self._inside(lexical):
                 raise ImageNotFound(f"{name} cannot be resolved (symbolic link loop)") from None

@@ -3,6 +3,9 @@
 Policy, checked on the first request and again on every redirect hop:
 
 - only ``http`` and ``https``; URLs carrying credentials (``user:pass@``) are refused;
+- a host written as a number in any form but the plain one (``0177.0.0.1``, ``0x7f.1``,
+  ``2130706433``, ``127.1``) is refused before any lookup: resolvers read those as
+  addresses, and no public service is reached that way;
 - the host is resolved and *every* address must be public (see :func:`is_public_address`);
 - the connection goes to the address that was checked, not to a second DNS answer:
   the request URL's host is replaced by that address, the ``Host`` header keeps the
@@ -29,11 +32,13 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 
 import httpx
 
 from m2_tools.errors import ImageTooLarge, InvalidArgument, UrlFetchFailed, UrlNotAllowed
+from m2_tools.intake.addresses import is_numeric_host, is_public_address
 
 __all__ = ["Resolver", "UrlFetcher", "is_public_address", "system_resolver"]
 
@@ -42,8 +47,6 @@ logger = logging.getLogger(__name__)
 Resolver = Callable[[str, int], Sequence[str]]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _USER_AGENT = "m2-tools image intake"
 
 
@@ -51,38 +54,6 @@ def system_resolver(host: str, port: int) -> Sequence[str]:
     """Resolve ``host`` with the operating system's resolver (``getaddrinfo``)."""
     infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     return [str(info[4][0]) for info in infos]
-
-
-def is_public_address(address: str) -> bool:
-    """Return whether ``address`` is a globally routable unicast IP address.
-
-    Refuses loopback, private, link-local, reserved, multicast, unspecified,
-    CGNAT (100.64.0.0/10), site-local and unique-local addresses, and IPv6 forms
-    that embed an IPv4 address (mapped, 6to4, NAT64) unless the embedded one is
-    public. Anything that does not parse is not public.
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return is_public_address(str(embedded))
-        if ip.is_site_local:
-            return False
-    elif ip in _CGNAT:
-        return False
-    return ip.is_global and not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
 
 
 class UrlFetcher:
@@ -125,6 +96,8 @@ class UrlFetcher:
         try:
             current = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError):
+            if is_numeric_host(_host_of(url)):
+                raise _numeric_host_refused(name) from None
             raise InvalidArgument(f"{name} is not a valid http(s) URL") from None
         client = self._client()
         try:
@@ -175,6 +148,8 @@ class UrlFetcher:
         try:
             addresses = [str(ipaddress.ip_address(host))]
         except ValueError:
+            if is_numeric_host(host):
+                raise _numeric_host_refused(where) from None
             addresses = self._resolve(host, port, where, deadline)
         refused = [a for a in addresses if not is_public_address(a)]
         if refused:
@@ -283,6 +258,20 @@ class UrlFetcher:
 
     def _limit_text(self) -> str:
         return f"{self._max_bytes / 2**20:g} MiB, the image size limit"
+
+
+def _host_of(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _numeric_host_refused(where: str) -> UrlNotAllowed:
+    return UrlNotAllowed(
+        f"{where} gives its host as a non-standard numeric address (octal, hex or short "
+        "form); only public hosts, by name or as a plain address, may be fetched"
+    )
 
 
 def _is_ip_literal(host: str) -> bool:

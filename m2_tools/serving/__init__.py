@@ -1,6 +1,8 @@
 """Serving: what stands between many concurrent calls and one engine.
 
-- :mod:`.scheduler`: the bounded queue and the worker that feeds the engine;
+- :mod:`.scheduler`: slots for calls in flight and the policy that feeds the engine:
+  :mod:`.row_worker` (iteration-level: rows join the running batch at every step, or go
+  straight to a self-batching engine) or :mod:`.static_worker` (whole batches);
 - :mod:`.model_loader`: loads the engine once, in the background;
 - :mod:`.result_cache`: greedy results by the hash of everything that decides them;
 - :mod:`.progress`: progress events and their delivery to callers.

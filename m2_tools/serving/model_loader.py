@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -9,8 +10,9 @@ from collections.abc import Callable
 from typing import Literal
 
 from m2_tools.engines.base import Engine
-from m2_tools.errors import M2Error
-from m2_tools.serving.progress import ProgressEvent
+from m2_tools.errors import M2Error, ModelLoading, ModelUnavailable
+from m2_tools.redaction import public_model_id, without_paths
+from m2_tools.serving.progress import Notify, ProgressEvent
 
 __all__ = ["LoadState", "ModelLoader"]
 
@@ -72,6 +74,76 @@ class ModelLoader:
     def wait(self, timeout: float | None) -> bool:
         """Block until loading settles or ``timeout`` passes; True when it settled."""
         return self._settled.wait(timeout)
+
+    def wait_ready(self, timeout: float, notify: Notify, model: str) -> float:
+        """Start loading if needed and wait for it, relaying progress to ``notify``.
+
+        Returns:
+            The milliseconds spent waiting (0 when the model was ready).
+
+        Raises:
+            ModelUnavailable: Loading failed.
+            ModelLoading: The model is still loading after ``timeout`` seconds.
+        """
+        waited = 0.0
+        if self._state != "ready":
+            start = time.perf_counter()
+            self.start()
+
+            def listen(event: ProgressEvent | None) -> None:
+                if event is not None:
+                    notify(event)
+
+            unsubscribe = self.subscribe(listen)
+            try:
+                self.wait(timeout)
+            finally:
+                unsubscribe()
+            waited = (time.perf_counter() - start) * 1000
+        self.raise_unless_ready(model)
+        return waited
+
+    async def await_ready(self, timeout: float, notify: Notify, model: str) -> float:
+        """Async :meth:`wait_ready`: the event loop goes on while the model loads."""
+        waited = 0.0
+        if self._state != "ready":
+            start = time.perf_counter()
+            self.start()
+            loop = asyncio.get_running_loop()
+            settled = asyncio.Event()
+
+            def listen(event: ProgressEvent | None) -> None:
+                if event is None:
+                    loop.call_soon_threadsafe(settled.set)
+                else:
+                    notify(event)
+
+            unsubscribe = self.subscribe(listen)
+            try:
+                await asyncio.wait_for(settled.wait(), timeout)
+            except TimeoutError:
+                pass
+            finally:
+                unsubscribe()
+            waited = (time.perf_counter() - start) * 1000
+        self.raise_unless_ready(model)
+        return waited
+
+    def raise_unless_ready(self, model: str) -> None:
+        """Raise the contract error for a model that is not ready.
+
+        Raises:
+            ModelUnavailable: Loading failed (with the reason).
+            ModelLoading: Loading goes on (retryable).
+        """
+        if self._state == "ready":
+            return
+        # Why without_paths: messages reach remote callers; the full reason is in the log.
+        if self._state == "failed":
+            reason = f"the model {public_model_id(model)!r} cannot be loaded: {self._reason}"
+            raise ModelUnavailable(without_paths(reason))
+        detail = f" ({without_paths(self._last.message)})" if self._last else ""
+        raise ModelLoading(f"the model is still loading{detail}; retry in a few seconds")
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` on every progress report and with ``None`` once settled.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +16,7 @@ __all__ = [
     "ProgressCallback",
     "ProgressEvent",
     "ProgressPump",
+    "TokenProgress",
     "guarded",
     "ignore",
 ]
@@ -60,6 +62,40 @@ def guarded(progress: ProgressCallback) -> Notify:
             logger.exception("a progress callback failed")
 
     return notify
+
+
+class TokenProgress:
+    """Adds up the tokens of a call's rows and reports the sum at most every ``interval_s``.
+
+    Args:
+        rows: Rows of the call (its samples).
+        budget: Tokens the call may generate in all (the report's total).
+        notify: Where reports go.
+        interval_s: The shortest time between two reports.
+    """
+
+    def __init__(self, rows: int, budget: float, notify: Notify, interval_s: float = 0.1) -> None:
+        self._counts = [0] * rows
+        self._budget = budget
+        self._notify = notify
+        self._interval_s = interval_s
+        self._last_report = 0.0
+
+    def callback(self, row: int) -> Callable[[int], None]:
+        """The ``on_token`` callback of row ``row``."""
+
+        def on_token(count: int) -> None:
+            self._counts[row] = count
+            now = time.perf_counter()
+            if now - self._last_report < self._interval_s:
+                return
+            self._last_report = now
+            done = sum(self._counts)
+            self._notify(
+                ProgressEvent("generating", done, self._budget, f"{done} tokens generated")
+            )
+
+        return on_token
 
 
 class ProgressPump:

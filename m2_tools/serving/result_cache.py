@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from m2_tools.schemas import M2Result
+from m2_tools.schemas import M2Result, Timings
 
 __all__ = ["ResultCache", "cache_key"]
 
@@ -63,6 +63,21 @@ class ResultCache:
             self._items.move_to_end(key)
             self.hits += 1
             return result
+
+    def hit(
+        self, key: str, *, preprocess_ms: float, total_ms: float, include_raw: bool
+    ) -> M2Result | None:
+        """The cached result for ``key`` as this call's answer: its own timings, raw text or not."""
+        cached = self.get(key)
+        if cached is None:
+            return None
+        timings = Timings(
+            queue=0, preprocess=preprocess_ms, generate=0, total=total_ms, cache_hit=True
+        )
+        update: dict[str, object] = {"timings_ms": timings}
+        if not include_raw:
+            update["raw_output"] = None
+        return cached.model_copy(update=update)
 
     def put(self, key: str, result: M2Result) -> None:
         """Store ``result``, evicting the least recently used entries beyond the bound."""

@@ -1,31 +1,49 @@
-r"""One worker thread owns the engine; concurrent calls share its batched forward passes.
+r"""The bounded request queue in front of the one engine, and the worker that feeds it.
 
-A call first :meth:`Scheduler.reserve`\ s a slot — before its images are decoded,
-so a full queue refuses with :class:`~m2_tools.errors.Busy` at once and bounds the
-work in progress — then submits a *job* (one row per sample) through that slot and
-waits on its future. The worker gathers rows from the head of the queue into a
-batch of up to ``max_batch_size`` rows; while other reserved calls are still on
-their way it waits for them, at most ``batch_wait_s``, so a lone call never waits.
-It runs each batch in one ``engine.generate`` call. A row that fails or is
-cancelled does not fail its batch-mates.
+A call first :meth:`Scheduler.reserve`\ s a slot — before its images are decoded, so a
+full queue refuses with :class:`~m2_tools.errors.Busy` at once and bounds the work in
+progress — then submits a *job* (one row per sample) through that slot and waits on
+its future. Two policies feed the engine (``Settings.scheduler``):
+
+- ``iteration`` (default, for engines with the per-row path): each row goes to the
+  engine as soon as it is submitted, and no call waits for another. A stepped engine
+  (the native one) joins it to the running batch at the next decode step; a
+  self-batching engine gets it at once. See :mod:`.row_worker`.
+- ``static`` (and any engine with only the batch path): rows wait in a queue and
+  the worker hands the engine whole batches, each running to its longest row. See
+  :mod:`.static_worker`.
+
+Either way, while reserved calls are on their way to an idle engine the worker waits
+for them, at most ``batch_wait_s``, so that they start together; a lone call never
+waits. A row that fails or is cancelled does not fail its neighbours.
 """
 
 from __future__ import annotations
 
-import collections
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
-from m2_tools.engines.base import Engine, GenerationRequest, GenerationResult
-from m2_tools.errors import Busy, InternalError
+from m2_tools.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    RowEngine,
+    RowHandle,
+)
+from m2_tools.errors import Busy, Cancelled, InternalError
 
-__all__ = ["Job", "Scheduler", "Slot"]
+__all__ = ["Job", "Policy", "Scheduler", "Slot"]
 
 logger = logging.getLogger(__name__)
+
+#: How rows reach the engine; see the module docstring.
+Policy = Literal["iteration", "static"]
 
 
 @dataclass(eq=False)
@@ -37,6 +55,7 @@ class Job:
     submitted_at: float = field(default_factory=time.perf_counter)
     started_at: float | None = None
     future: Future[list[GenerationResult]] = field(default_factory=Future)
+    handles: list[RowHandle] = field(default_factory=list)
     _results: list[GenerationResult | None] = field(default_factory=list)
     _remaining: int = 0
     _on_cancel: Callable[[Job], None] | None = None
@@ -46,19 +65,44 @@ class Job:
         self._remaining = len(self.requests)
 
     def request_cancel(self) -> None:
-        """Ask the worker and the engine to stop this job's rows; queued rows leave at once."""
+        """Ask the worker and the engine to stop this job's rows; waiting rows leave at once."""
         self.cancel.set()
         if self._on_cancel is not None:
             self._on_cancel(self)
 
+    def wait(self, timeout: float) -> list[GenerationResult]:
+        """The rows' results, waiting at most ``timeout`` seconds.
+
+        Raises:
+            TimeoutError: Time ran out; the job was cancelled.
+        """
+        try:
+            return self.future.result(timeout)
+        except TimeoutError:
+            self.request_cancel()
+            raise
+
+    async def wait_async(self, timeout: float) -> list[GenerationResult]:
+        """Async :meth:`wait`; cancelling the awaiting task cancels the job too."""
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self.future), timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            self.request_cancel()
+            raise
+
     @property
     def queue_seconds(self) -> float:
-        """Time from submission until the first row reached the engine."""
+        """Time from submission until the first row started in the engine."""
+        starts = [h.started_at for h in self.handles if h.started_at is not None]
+        if starts:
+            return min(starts) - self.submitted_at
         end = self.started_at if self.started_at is not None else time.perf_counter()
         return end - self.submitted_at
 
     def _settle(self, index: int, result: GenerationResult) -> bool:
         """Record one row's result; return True when this completed the job."""
+        if self._results[index] is not None:
+            return False
         self._results[index] = result
         self._remaining -= 1
         if self._remaining:
@@ -68,26 +112,50 @@ class Job:
         return True
 
 
-@dataclass(eq=False)
-class _Row:
-    job: Job
-    index: int
+class Worker(Protocol):
+    """What the scheduler needs from a policy's worker (``row_worker``, ``static_worker``)."""
+
+    def submit(self, job: Job) -> None:
+        """Hand a job's rows on (called from the submitting thread)."""
+        ...
+
+    def cancel(self, job: Job) -> None:
+        """Stop a job's rows; rows that have not started are settled at once."""
+        ...
+
+    def close(self, timeout: float) -> None:
+        """Stop; every unfinished row ends as cancelled."""
+        ...
 
 
 class Scheduler:
-    """A bounded request queue drained by one worker thread that owns the engine."""
+    """Slots for calls in flight, and the worker of the chosen policy.
 
-    def __init__(self, *, capacity: int, max_batch_size: int, batch_wait_s: float) -> None:
-        self._engine: Engine | None = None
+    Args:
+        capacity: The most calls holding a slot (reserved, waiting or running).
+        max_batch_size: The most rows the static worker hands the engine at once.
+        batch_wait_s: The longest an idle engine waits for calls already on their way.
+        policy: ``iteration`` or ``static`` (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        max_batch_size: int,
+        batch_wait_s: float,
+        policy: Policy = "iteration",
+    ) -> None:
         self._capacity = capacity
         self._max_batch = max(1, max_batch_size)
         self._batch_wait_s = batch_wait_s
-        self._rows: collections.deque[_Row] = collections.deque()
+        self._policy = policy
+        self._cond = threading.Condition()
         self._jobs_in_flight = 0
         self._reserved = 0
-        self._cond = threading.Condition()
+        self._preparing = 0
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
 
     @property
     def depth(self) -> int:
@@ -99,14 +167,25 @@ class Scheduler:
         """The most jobs that may wait or run at once."""
         return self._capacity
 
+    @property
+    def policy(self) -> str:
+        """The policy in force once started: ``iteration`` or ``static``."""
+        return self._policy
+
     def start(self, engine: Engine) -> None:
-        """Hand the worker its engine and start it (idempotent)."""
+        """Hand the engine to the worker of the policy and start it (idempotent)."""
+        from m2_tools.serving.row_worker import RowWorker
+        from m2_tools.serving.static_worker import StaticWorker
+
         with self._cond:
-            if self._thread is None:
-                self._engine = engine
-                self._max_batch = max(1, min(self._max_batch, engine.max_batch_size))
-                self._thread = threading.Thread(target=self._work, name="m2-worker", daemon=True)
-                self._thread.start()
+            if self._worker is not None:
+                return
+            if self._policy == "iteration" and isinstance(engine, RowEngine):
+                self._worker = RowWorker(engine, self, self._batch_wait_s)
+            else:
+                self._policy = "static"
+                batch = max(1, min(self._max_batch, engine.max_batch_size))
+                self._worker = StaticWorker(engine, self, batch, self._batch_wait_s)
 
     def reserve(self) -> Slot:
         """Take a slot for one call; raise :class:`Busy` when every slot is taken."""
@@ -120,105 +199,62 @@ class Scheduler:
             self._reserved += 1
         return Slot(self)
 
-    def _submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
-        job = Job(tuple(requests), cancel, _on_cancel=self._drop_queued)
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker: waiting rows end as cancelled, running ones get ``timeout`` s."""
         with self._cond:
-            if self._closed:
-                self._reserved -= 1
-                raise InternalError("the service is shutting down")
-            self._reserved -= 1
-            self._jobs_in_flight += 1
-            self._rows.extend(_Row(job, i) for i in range(len(job.requests)))
+            self._closed = True
+            worker = self._worker
             self._cond.notify_all()
+        if worker is not None:
+            worker.close(timeout)
+
+    # ---- used by Slot and the workers (the condition guards the counters) ----------------
+
+    @property
+    def condition(self) -> threading.Condition:
+        """Guards the counters; workers wait on it for new work."""
+        return self._cond
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def on_the_way(self) -> int:
+        """Calls holding a slot whose rows have not reached the worker yet (hold the lock)."""
+        return self._reserved + self._preparing
+
+    def settle(self, job: Job, index: int, result: GenerationResult) -> None:
+        """Record one row's result; the job's slot is freed when its last row settles."""
+        # Why: the worker and a cancelling caller may settle rows of the same job at once.
+        with self._cond:
+            if job._settle(index, result):
+                self._jobs_in_flight -= 1
+                self._cond.notify_all()
+
+    def _submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
+        with self._cond:
+            self._reserved -= 1
+            if self._closed or self._worker is None:
+                self._cond.notify_all()
+                # Why: the call held a slot when the service began to shut down.
+                raise Cancelled("the service shut down before the call started")
+            worker = self._worker
+            job = Job(tuple(requests), cancel, _on_cancel=worker.cancel)
+            self._jobs_in_flight += 1
+            self._preparing += 1
+        try:
+            worker.submit(job)
+        finally:
+            with self._cond:
+                self._preparing -= 1
+                self._cond.notify_all()
         return job
 
     def _release(self) -> None:
         with self._cond:
             self._reserved -= 1
             self._cond.notify_all()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the worker; queued jobs end as cancelled."""
-        with self._cond:
-            self._closed = True
-            pending = list(self._rows)
-            self._rows.clear()
-            self._cond.notify_all()
-        for row in pending:
-            row.job.request_cancel()
-            self._settle(row, GenerationResult(finish_reason="cancelled"))
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _drop_queued(self, job: Job) -> None:
-        """Settle a cancelled job's queued rows now, so its slot does not wait for the worker."""
-        with self._cond:
-            dropped = [row for row in self._rows if row.job is job]
-            if not dropped:
-                return
-            self._rows = collections.deque(row for row in self._rows if row.job is not job)
-            for row in dropped:
-                self._settle(row, GenerationResult(finish_reason="cancelled"))
-
-    def _work(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            self._run(batch)
-
-    def _next_batch(self) -> list[_Row] | None:
-        with self._cond:
-            while not self._rows and not self._closed:
-                self._cond.wait()
-            if self._closed:
-                return None
-            batch = self._take(self._max_batch)
-            deadline = time.perf_counter() + self._batch_wait_s
-            # Why: only calls already holding a slot can join; with none on its way, run now.
-            while len(batch) < self._max_batch and self._reserved > 0:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-                batch.extend(self._take(self._max_batch - len(batch)))
-        return batch
-
-    def _take(self, limit: int) -> list[_Row]:
-        """Pop up to ``limit`` live rows; rows of cancelled jobs settle as cancelled."""
-        taken: list[_Row] = []
-        while self._rows and len(taken) < limit:
-            row = self._rows.popleft()
-            if row.job.cancel.is_set():
-                self._settle(row, GenerationResult(finish_reason="cancelled"))
-            else:
-                taken.append(row)
-        return taken
-
-    def _run(self, batch: list[_Row]) -> None:
-        if not batch:
-            return
-        now = time.perf_counter()
-        for row in batch:
-            if row.job.started_at is None:
-                row.job.started_at = now
-        assert self._engine is not None, "the worker runs only after start(engine)"
-        try:
-            results = self._engine.generate([r.job.requests[r.index] for r in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"engine returned {len(results)} results for {len(batch)} rows")
-        except Exception:
-            logger.exception("engine failed on a batch of %d rows", len(batch))
-            failure = InternalError("the model failed while generating; see the server log")
-            results = [GenerationResult(error=failure) for _ in batch]
-        for row, result in zip(batch, results, strict=True):
-            self._settle(row, result)
-
-    def _settle(self, row: _Row, result: GenerationResult) -> None:
-        # Why: the worker and a cancelling caller may settle rows of the same job at once.
-        with self._cond:
-            if row.job._settle(row.index, result):
-                self._jobs_in_flight -= 1
 
 
 class Slot:
@@ -233,11 +269,28 @@ class Slot:
         self._open = True
 
     def submit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
-        """Queue the call's rows in this slot; the slot is then the job's until it ends."""
+        """Hand the call's rows on; the slot is then the job's until it ends.
+
+        On the per-row path the engine prepares the rows (tokeniser, image patches) in
+        this thread, so async callers run it in a worker thread.
+        """
         if not self._open:
             raise RuntimeError("this slot was already used")
         self._open = False
         return self._scheduler._submit(requests, cancel)
+
+    async def asubmit(self, requests: Sequence[GenerationRequest], cancel: threading.Event) -> Job:
+        """:meth:`submit` in a worker thread, so that row preparation never blocks the loop.
+
+        When the awaiting task is cancelled meanwhile, the job is cancelled as it lands.
+        """
+        submitting = asyncio.ensure_future(asyncio.to_thread(self.submit, requests, cancel))
+        try:
+            return await asyncio.shield(submitting)
+        except asyncio.CancelledError:
+            cancel.set()
+            submitting.add_done_callback(_cancel_landed_job)
+            raise
 
     def __enter__(self) -> Slot:
         return self
@@ -246,3 +299,8 @@ class Slot:
         if self._open:
             self._open = False
             self._scheduler._release()
+
+
+def _cancel_landed_job(submitted: asyncio.Future[Job]) -> None:
+    if not submitted.cancelled() and submitted.exception() is None:
+        submitted.result().request_cancel()

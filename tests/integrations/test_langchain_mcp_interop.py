@@ -41,6 +41,7 @@ RESULT_FIELDS = {
     "rationale",
     "rationale_truncated",
     "status",
+    "flags",
     "confidence",
     "votes",
     "finish_reason",

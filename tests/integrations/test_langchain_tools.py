@@ -28,6 +28,7 @@ RESULT_FIELDS = {
     "rationale",
     "rationale_truncated",
     "status",
+    "flags",
     "confidence",
     "votes",
     "finish_reason",
@@ -254,3 +255,22 @@ def test_core_imports_without_langchain() -> None:
     )
 
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_an_answer_matching_no_option_reaches_the_agent_as_no_answer(
+    reasoner: M2Reasoner, images_dir: Path
+) -> None:
+    # The script answers 5; none of these options is 5.
+    tool = VisualMathReasonTool(reasoner=reasoner)
+    args: dict[str, Any] = {
+        "question": "A rhombus has diagonals 6 and 8. What is its side length?",
+        "images": [str(images_dir / "rhombus.png")],
+        "choices": ["3", "4", "6", "7"],
+    }
+
+    message = call(tool, args)
+
+    assert message.status == "success"
+    payload = message.artifact
+    assert (payload["status"], payload["choice"], payload["answer"]) == ("no_answer", None, "5")
+    assert "no_choice" in payload["flags"]

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from m2_tools.errors import ImageNotFound
+from m2_tools.errors import ImageNotFound, ModelUnavailable
 from m2_tools.testing import ScriptedEngine, ScriptedReply
 
 from ._support import ReasonerFactory, connect, error_of, eventually, png_data_uri
@@ -144,7 +144,8 @@ async def test_model_that_cannot_load_is_model_unavailable_with_the_reason(
 
     error = error_of(result)
     _check(error, "model_unavailable")
-    assert "weights missing from /models/m2" in error["message"]
+    assert "weights missing from" in error["message"]  # the reason, without its server path
+    assert "/models/m2" not in error["message"]
     _check(error_of(again), "model_unavailable")
 
 
@@ -198,7 +199,8 @@ async def test_unexpected_exception_is_internal_without_details(
 
 async def test_queued_call_ended_by_shutdown_is_cancelled(make_reasoner: ReasonerFactory) -> None:
     gate = threading.Event()
-    reasoner = make_reasoner(engine=ScriptedEngine(generate_gate=gate), max_batch_size=1)
+    engine = ScriptedEngine(generate_gate=gate)
+    reasoner = make_reasoner(engine=engine, max_batch_size=1)
     results: dict[str, Any] = {}
     async with connect(reasoner) as client:
 
@@ -207,7 +209,7 @@ async def test_queued_call_ended_by_shutdown_is_cancelled(make_reasoner: Reasone
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(call, "running")
-            await eventually(lambda: reasoner.status().queue_depth == 1)
+            await eventually(engine.generate_started.is_set)
             tg.start_soon(call, "queued")
             await eventually(lambda: reasoner.status().queue_depth == 2)
             closing = threading.Thread(target=reasoner.close)
@@ -218,3 +220,34 @@ async def test_queued_call_ended_by_shutdown_is_cancelled(make_reasoner: Reasone
 
     _check(error_of(results["queued"]), "cancelled")
     assert not results["running"].is_error
+
+
+@pytest.mark.parametrize("name", ["rm_rf", "visual_math", "Spatial_Reason", "x" * 5000])
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_unknown_tool_name_is_invalid_argument(
+    make_reasoner: ReasonerFactory, name: str, mode: str
+) -> None:
+    engine = ScriptedEngine()
+    async with connect(make_reasoner(engine=engine), mode=mode) as client:
+        result = await client.call_tool(name, {"question": "q"})
+
+    error = error_of(result)
+    _check(error, "invalid_argument")
+    assert len(error["message"]) < 300
+    assert engine.requests == []
+
+
+async def test_model_unavailable_messages_carry_no_server_path(
+    make_reasoner: ReasonerFactory, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "srv" / "models" / "M2"
+    failure = ModelUnavailable(f"{checkpoint}/config.json is missing: not a model directory")
+    reasoner = make_reasoner(engine=ScriptedEngine(load_error=failure), model=str(checkpoint))
+    async with connect(reasoner) as client:
+        result = await client.call_tool("visual_math_reason", {"question": "q"})
+
+    error = error_of(result)
+    _check(error, "model_unavailable")
+    assert str(tmp_path) not in error["message"]
+    assert "config.json" in error["message"]  # what is missing still shows
+    assert str(tmp_path) not in reasoner.status().model_dump_json()

@@ -59,6 +59,7 @@ async def test_static_token_verifier_accepts_only_its_token() -> None:
     assert await verifier.verify_token("") is None
 
 
-def test_static_token_verifier_refuses_an_empty_token() -> None:
+@pytest.mark.parametrize("token", ["", " ", "\t\n  "])
+def test_static_token_verifier_refuses_an_empty_or_blank_token(token: str) -> None:
     with pytest.raises(ValueError):
-        StaticTokenVerifier("")
+        StaticTokenVerifier(token)

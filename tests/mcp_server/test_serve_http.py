@@ -48,13 +48,80 @@ def _bearer(server: HttpServer) -> str:
     return f"Bearer {server.token}"
 
 
-def test_healthz_answers_without_a_token(http_server: HttpServer) -> None:
+def test_healthz_answers_without_a_token_with_the_state_only(http_server: HttpServer) -> None:
     response = httpx.get(f"{http_server.base}/healthz", timeout=10)
 
     assert response.status_code == 200
-    status = response.json()
+    assert set(response.json()) == {"state"}
+    assert response.json()["state"] in {"loading", "ready"}
+
+
+@pytest.mark.parametrize("authorization", ["Bearer wrong", "Basic czNjcmV0"])
+def test_healthz_gives_details_only_for_the_right_token(
+    http_server: HttpServer, authorization: str
+) -> None:
+    wrong = httpx.get(
+        f"{http_server.base}/healthz", headers={"Authorization": authorization}, timeout=10
+    )
+    right = httpx.get(
+        f"{http_server.base}/healthz", headers={"Authorization": _bearer(http_server)}, timeout=10
+    )
+
+    assert set(wrong.json()) == {"state"}
+    assert right.status_code == 200
+    status = right.json()
     assert status["state"] in {"loading", "ready"}
-    assert status["model"].endswith("checkpoint")
+    assert status["model"] == "checkpoint"  # the directory's name, never its path
+    assert str(REPO) not in right.text
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Host": "evil.example:80"}, {"Origin": "http://evil.example"}], ids=str
+)
+def test_healthz_refuses_a_foreign_host_or_origin(
+    http_server: HttpServer, headers: dict[str, str]
+) -> None:
+    response = httpx.get(
+        f"{http_server.base}/healthz",
+        headers={**headers, "Authorization": _bearer(http_server)},
+        timeout=10,
+    )
+
+    assert response.status_code in {421, 403}
+    assert "checkpoint" not in response.text
+
+
+def test_results_name_the_local_model_by_its_directory_name(http_server: HttpServer) -> None:
+    arguments = {"question": "What is 2 + 2?", "max_new_tokens": 16}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+    call["params"] = {"name": "visual_math_reason", "arguments": arguments}
+    with httpx.Client(
+        headers={**MCP_HEADERS, "Authorization": _bearer(http_server)}, timeout=300
+    ) as http:
+        opened = http.post(http_server.url, json=INITIALIZE)
+        session = {"mcp-session-id": opened.headers["mcp-session-id"]}
+        version = {"mcp-protocol-version": "2025-06-18"}
+        http.post(
+            http_server.url,
+            json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            headers={**session, **version},
+        )
+        answered = http.post(http_server.url, json=call, headers={**session, **version})
+
+    reply = _sse_reply(answered.text, 2)
+    result = reply["result"]["structuredContent"]
+    assert result["model"]["id"] == "checkpoint"
+    assert str(REPO) not in answered.text
+
+
+def _sse_reply(stream: str, request_id: int) -> dict[str, Any]:
+    """The JSON-RPC reply to ``request_id`` in an SSE response body."""
+    for line in stream.splitlines():
+        if line.startswith("data:") and line[5:].strip():
+            message: dict[str, Any] = json.loads(line[5:])
+            if message.get("id") == request_id:
+                return message
+    raise AssertionError(f"no reply to request {request_id} in the stream")
 
 
 def test_mcp_endpoint_requires_the_bearer_token(http_server: HttpServer) -> None:
@@ -155,6 +222,19 @@ def test_refuses_a_non_loopback_bind_without_a_token() -> None:
     assert done.returncode == 2
     assert b"M2_AUTH_TOKEN" in done.stderr
     assert done.stdout == b""
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+@pytest.mark.parametrize("token", ["", "   ", "\t\n"], ids=["empty", "spaces", "tab-newline"])
+def test_refuses_a_blank_bearer_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], host: str, token: str
+) -> None:
+    monkeypatch.setenv("M2_AUTH_TOKEN", token)
+
+    code = cli.run(_serve_args("--transport", "http", "--host", host, *TINY_MODEL_ARGS))
+
+    assert code == 2
+    assert "M2_AUTH_TOKEN" in capsys.readouterr().err
 
 
 def _serve_args(*argv: str) -> argparse.Namespace:

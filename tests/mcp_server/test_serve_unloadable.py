@@ -54,3 +54,7 @@ async def test_unloadable_model_lists_tools_at_once_and_calls_fail_with_model_un
     assert status["state"] == "failed"
     assert status["reason"]
     assert len(again.tools) == 2
+    # Server paths stay in the server's log: not in the message, not in the status.
+    for server_path in (str(tmp_path), str(Path.home())):
+        assert server_path not in error["message"]
+        assert server_path not in json.dumps(status)

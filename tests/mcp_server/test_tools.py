@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -11,6 +12,7 @@ from mcp.types import Tool
 from m2_tools.catalog import tool_spec
 from m2_tools.schemas import M2Result, SpatialReasonInput, VisualMathReasonInput
 from m2_tools.testing import ScriptedEngine
+from mcp_server.server import STATUS_URI
 
 from ._support import ReasonerFactory, connect, payload_of, png_data_uri
 
@@ -152,3 +154,59 @@ async def test_a_bearer_token_guards_http_only(make_reasoner: ReasonerFactory) -
         result = await client.call_tool("visual_math_reason", {"question": "q"})
 
     assert not result.is_error
+
+
+async def test_an_answer_matching_no_option_is_no_answer_with_the_no_choice_flag(
+    make_reasoner: ReasonerFactory,
+) -> None:
+    reply = "<think>\nIt is about 9.\n</think>\n<answer>\n\\boxed{9}\n</answer>"
+    reasoner = make_reasoner(engine=ScriptedEngine(default=reply))
+    async with connect(reasoner) as client:
+        tool = {t.name: t for t in (await client.list_tools()).tools}["visual_math_reason"]
+        result = await client.call_tool(
+            "visual_math_reason", {"question": "Which?", "choices": ["2", "3", "4", "5"]}
+        )
+
+    assert not result.is_error
+    content = result.structured_content
+    assert content is not None
+    jsonschema.validate(content, tool.output_schema)
+    assert (content["status"], content["choice"], content["answer"]) == ("no_answer", None, "9")
+    assert "no_choice" in content["flags"]
+
+
+async def test_results_carry_the_parser_flags(make_reasoner: ReasonerFactory) -> None:
+    reply = "<answer>\\boxed{4} then \\boxed{5}</answer>"
+    async with connect(make_reasoner(engine=ScriptedEngine(default=reply))) as client:
+        result = await client.call_tool("visual_math_reason", {"question": "q"})
+
+    assert result.structured_content is not None
+    assert result.structured_content["status"] == "ok"
+    assert {"no_think", "multiple_boxes"} <= set(result.structured_content["flags"])
+    assert "flags" in result.structured_content and payload_of(result) == result.structured_content
+
+
+async def test_model_id_of_a_local_checkpoint_is_its_directory_name(
+    make_reasoner: ReasonerFactory, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "srv" / "models" / "M2-Local"
+    checkpoint.mkdir(parents=True)
+    engine = ScriptedEngine(model_id=str(checkpoint))
+    async with connect(make_reasoner(engine=engine, model=str(checkpoint))) as client:
+        result = await client.call_tool("visual_math_reason", {"question": "q"})
+        status = json.loads((await client.read_resource(STATUS_URI)).contents[0].text)  # type: ignore[union-attr]
+
+    assert result.structured_content is not None
+    assert result.structured_content["model"]["id"] == "M2-Local"
+    assert str(tmp_path) not in json.dumps(result.structured_content)
+    assert status["model"] == "M2-Local"
+
+
+async def test_model_id_of_a_hub_model_is_the_hub_id(make_reasoner: ReasonerFactory) -> None:
+    engine = ScriptedEngine(model_id="inclusionAI/M2-Reasoning")
+    reasoner = make_reasoner(engine=engine, model="inclusionAI/M2-Reasoning")
+    async with connect(reasoner) as client:
+        result = await client.call_tool("visual_math_reason", {"question": "q"})
+
+    assert result.structured_content is not None
+    assert result.structured_content["model"]["id"] == "inclusionAI/M2-Reasoning"

@@ -1,8 +1,9 @@
-"""Dynamic batching: concurrent calls share engine calls, and rows stay independent.
+"""Batching: concurrent calls share the running batch, and rows stay independent.
 
-The worker is held inside the scripted engine (its ``generate_gate``) while calls
-queue up, so which rows share a batch is decided by the test, not by timing. The
-last test watches the native engine's decode loop on the golden tiny checkpoint:
+The worker is held inside a step of the scripted engine (its ``generate_gate``) while
+calls reach the engine, so which rows join the running batch together is decided by
+the test, not by timing (``engine.calls`` records the rows that joined at one step).
+The last test watches the native engine's decode loop on the golden tiny checkpoint:
 rows that reach their own token limit leave the batch, so they stop costing compute.
 """
 
@@ -38,7 +39,7 @@ def numbered_engine(count: int, **options: Any) -> ScriptedEngine:
 
 
 async def hold_worker(reasoner: M2Reasoner, engine: ScriptedEngine) -> asyncio.Task[M2Result]:
-    """Start a call that keeps the worker inside ``generate`` until the engine's gate opens."""
+    """Start a call that keeps the worker inside a step until the engine's gate opens."""
     blocker = asyncio.create_task(reasoner.arun_tool("visual_math_reason", {"question": "hold"}))
     assert await asyncio.to_thread(engine.generate_started.wait, WAIT_S)
     return blocker
@@ -48,17 +49,19 @@ def queued(reasoner: M2Reasoner, depth: int) -> Awaitable[None]:
     return eventually(lambda: reasoner.status().queue_depth == depth)
 
 
-async def test_concurrent_calls_share_one_engine_call(make_reasoner: ReasonerFactory) -> None:
+async def test_calls_that_arrive_while_a_row_runs_join_it_at_the_next_step(
+    make_reasoner: ReasonerFactory,
+) -> None:
     gate = threading.Event()
-    engine = numbered_engine(16, generate_gate=gate, max_batch=16)
-    reasoner = make_reasoner(engine, max_batch_size=16, queue_size=32, cache_size=0)
+    engine = numbered_engine(16, generate_gate=gate, max_batch=17)
+    reasoner = make_reasoner(engine, max_batch_size=17, queue_size=32, cache_size=0)
     blocker = await hold_worker(reasoner, engine)
 
     calls = [
         asyncio.create_task(reasoner.arun_tool("visual_math_reason", {"question": f"[q {n}]"}))
         for n in range(16)
     ]
-    await queued(reasoner, 17)
+    await eventually(lambda: engine.waiting == 16)
     gate.set()
     results = await asyncio.gather(*calls)
     await blocker
@@ -68,24 +71,26 @@ async def test_concurrent_calls_share_one_engine_call(make_reasoner: ReasonerFac
     await queued(reasoner, 0)
 
 
-async def test_rows_beyond_max_batch_size_go_to_the_next_batch(
+async def test_rows_beyond_the_batch_size_join_as_running_rows_leave(
     make_reasoner: ReasonerFactory,
 ) -> None:
     gate = threading.Event()
-    engine = numbered_engine(6, generate_gate=gate, max_batch=8)
-    reasoner = make_reasoner(engine, max_batch_size=4, cache_size=0)
+    engine = numbered_engine(6, generate_gate=gate, max_batch=4)
+    reasoner = make_reasoner(engine, cache_size=0)
     blocker = await hold_worker(reasoner, engine)
 
     calls = [
         asyncio.create_task(reasoner.arun_tool("visual_math_reason", {"question": f"[q {n}]"}))
         for n in range(6)
     ]
-    await queued(reasoner, 7)
+    await eventually(lambda: engine.waiting == 6)
     gate.set()
     results = await asyncio.gather(*calls)
     await blocker
 
-    assert [len(batch) for batch in engine.calls] == [1, 4, 2]
+    joined = [len(batch) for batch in engine.calls]
+    assert joined[:2] == [1, 3], "the blocker runs, three more fill the batch of four"
+    assert sum(joined) == 7 and len(joined) > 2
     assert [result.value for result in results] == list(range(6))
 
 
@@ -164,26 +169,58 @@ async def test_a_failing_row_and_a_cancelled_row_leave_their_batch_mates_alone(
     await queued(reasoner, 0)
 
 
-async def test_engine_exception_fails_only_its_own_batch(make_reasoner: ReasonerFactory) -> None:
+async def test_a_failed_join_fails_only_the_rows_that_joined_with_it(
+    make_reasoner: ReasonerFactory,
+) -> None:
     gate = threading.Event()
     replies: dict[str, str | ScriptedReply] = {f"[q {n}]": answer(n) for n in range(4)}
-    replies["[boom]"] = ScriptedReply(raise_in_batch=OSError("engine fault"))
+    replies["[boom]"] = ScriptedReply(raise_in_batch=OSError("prefill fault"))
     engine = ScriptedEngine(by_question=replies, generate_gate=gate)
-    reasoner = make_reasoner(engine, max_batch_size=2, cache_size=0)
+    reasoner = make_reasoner(engine, cache_size=0)
     blocker = await hold_worker(reasoner, engine)
 
-    tasks = [
-        asyncio.create_task(reasoner.arun_tool("visual_math_reason", {"question": q}))
-        for q in ("[q 1]", "[boom]", "[q 2]", "[q 3]")
-    ]
-    await queued(reasoner, 5)
-    gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    await blocker
+    def call(question: str) -> asyncio.Task[M2Result]:
+        return asyncio.create_task(reasoner.arun_tool("visual_math_reason", {"question": question}))
 
-    codes = [getattr(r, "code", None) for r in results]
-    assert codes[:2] == ["internal", "internal"], "the batch that raised"
-    assert [r.value for r in results[2:] if isinstance(r, M2Result)] == [2, 3]
+    doomed = [call("[q 1]"), call("[boom]")]
+    await eventually(lambda: engine.waiting == 2)
+    gate.set()
+    failed = await asyncio.gather(*doomed, return_exceptions=True)
+    later = await asyncio.gather(call("[q 2]"), call("[q 3]"))
+
+    assert [getattr(r, "code", None) for r in failed] == ["internal", "internal"]
+    assert (await blocker).value == 42, "the running row was not touched"
+    assert [r.value for r in later] == [2, 3]
+
+
+async def test_a_step_that_raises_fails_the_running_rows_and_waiting_rows_go_on(
+    make_reasoner: ReasonerFactory,
+) -> None:
+    gate = threading.Event()
+    engine = ScriptedEngine(
+        by_question={
+            "[bug]": ScriptedReply(raise_in_step=RuntimeError("engine bug")),
+            "[q 5]": answer(5),
+        },
+        generate_gate=gate,
+        max_batch=2,
+    )
+    reasoner = make_reasoner(engine, cache_size=0)
+    blocker = await hold_worker(reasoner, engine)
+
+    def call(question: str) -> asyncio.Task[M2Result]:
+        return asyncio.create_task(reasoner.arun_tool("visual_math_reason", {"question": question}))
+
+    bug = call("[bug]")
+    await eventually(lambda: engine.waiting == 1)
+    waiting = call("[q 5]")
+    await eventually(lambda: engine.waiting == 2)
+    gate.set()
+    results = await asyncio.gather(blocker, bug, waiting, return_exceptions=True)
+
+    assert [getattr(r, "code", None) for r in results[:2]] == ["internal", "internal"]
+    assert isinstance(results[2], M2Result) and results[2].value == 5
+    await queued(reasoner, 0)
 
 
 async def test_cancelling_a_queued_call_frees_its_slot_at_once(

@@ -50,7 +50,7 @@ def health(url: str) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()
 
 
-async def test_engine_raising_mid_batch_fails_that_batch_and_the_server_goes_on(
+async def test_engine_raising_while_rows_join_fails_those_rows_and_the_server_goes_on(
     make_reasoner: ReasonerFactory,
 ) -> None:
     gate = threading.Event()
@@ -72,7 +72,8 @@ async def test_engine_raising_mid_batch_fails_that_batch_and_the_server_goes_on(
             await eventually(lambda: len(engine.calls) == 1)
             for question in ("[a]", "[boom]", "[b]"):
                 tg.start_soon(run, question)
-            await eventually(lambda: reasoner.status().queue_depth == 4)
+            # The three have reached the engine and wait to join the running batch together.
+            await eventually(lambda: engine.waiting == 3)
             gate.set()
         after = await call(client, "after")
 
@@ -252,3 +253,32 @@ async def test_model_that_fails_to_load_shows_in_status_and_calls_get_model_unav
     assert published["state"] == "failed" and "shard 2" in published["reason"]
     assert code == 503 and status["state"] == "failed"
     assert engine.calls == []
+
+
+async def test_a_prompt_slow_to_prepare_stalls_neither_other_calls_nor_healthz(
+    make_reasoner: ReasonerFactory,
+) -> None:
+    gate = threading.Event()
+    slow_reply = ScriptedReply(text="<answer>\\boxed{7}</answer>", prepare_gate=gate)
+    engine = ScriptedEngine(by_question={"[huge prompt]": slow_reply})
+    reasoner = make_reasoner(engine, cache_size=0)
+    try:
+        async with http_client(reasoner) as (client, url), anyio.create_task_group() as tg:
+            slow: dict[str, CallToolResult] = {}
+
+            async def run_slow() -> None:
+                slow["result"] = await call(client, "[huge prompt]")
+
+            tg.start_soon(run_slow)
+            await eventually(lambda: engine.preparing == 1)
+            quick = await call(client, "quick")
+            code, status = await anyio.to_thread.run_sync(health, url)
+            still_preparing = engine.preparing == 1
+            gate.set()
+    finally:
+        gate.set()
+
+    assert not quick.is_error and payload_of(quick)["answer"] == "42"
+    assert (code, status["queue_depth"]) == (200, 1), "the slow call still holds its slot"
+    assert still_preparing, "the quick call and /healthz were answered meanwhile"
+    assert payload_of(slow["result"])["answer"] == "7"

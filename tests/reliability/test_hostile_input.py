@@ -31,7 +31,7 @@ from m2_tools.testing import ScriptedEngine
 from mcp_server import create_server
 
 from ._http_server import serve_in_thread
-from ._support import WAIT_S, error_code, png_data_uri
+from ._support import WAIT_S, ReasonerFactory, error_code, png_data_uri
 
 FUZZ = settings(
     max_examples=150,
@@ -110,7 +110,9 @@ def valid_arguments(draw: st.DrawFn, tool: str) -> dict[str, Any]:
     if images or tool == "spatial_reason" or draw(st.booleans()):
         arguments["images"] = images
     if draw(st.booleans()):
-        arguments["choices"] = draw(st.lists(st.text(max_size=8), min_size=2, max_size=5))
+        arguments["choices"] = draw(
+            st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=5)
+        )
     if draw(st.booleans()):
         arguments["max_new_tokens"] = draw(st.integers(16, 16384))
     if draw(st.booleans()):
@@ -136,7 +138,9 @@ def invalid_values(tool: str) -> dict[str, st.SearchStrategy[Any]]:
         "choices": not_a_list
         | st.lists(st.text(max_size=4), max_size=1)
         | st.lists(st.text(max_size=2), min_size=27, max_size=30)
-        | st.lists(not_a_string, min_size=2, max_size=4),
+        | st.lists(not_a_string, min_size=2, max_size=4)
+        | st.lists(st.just(""), min_size=2, max_size=4)
+        | st.lists(st.integers(1001, 3000).map(lambda n: "c" * n), min_size=2, max_size=4),
         "max_new_tokens": not_an_integer | st.integers(max_value=15) | st.integers(min_value=16385),
         "samples": not_an_integer | st.integers(max_value=0) | st.integers(min_value=9),
         "include_raw": not_a_boolean,
@@ -250,6 +254,21 @@ def test_a_huge_question_is_refused_without_being_echoed(reasoner: M2Reasoner) -
 
     assert refused.value.code == "invalid_argument"
     assert "SECRET" not in refused.value.message and len(refused.value.message) < 500
+
+
+def test_huge_choices_are_refused_before_the_model_worker_sees_them(
+    make_reasoner: ReasonerFactory,
+) -> None:
+    # The audit's 5 MB call: 26 options of 200 000 characters each.
+    engine = ScriptedEngine()
+    service = make_reasoner(engine=engine)
+    secret = "SECRET-" * 28_572
+    with pytest.raises(M2Error) as refused:
+        service.run_tool("visual_math_reason", {"question": "q", "choices": [secret] * 26})
+
+    assert refused.value.code == "invalid_argument"
+    assert "SECRET" not in refused.value.message and len(refused.value.message) < 1000
+    assert engine.requests == []
 
 
 # ---- through the MCP adapter ----------------------------------------------------------------
@@ -394,6 +413,24 @@ def test_http_endpoint_answers_any_body_without_a_server_error(http_url: str, bo
         if result["isError"]:
             error = json.loads(result["content"][0]["text"])["error"]
             assert error["code"] in {"invalid_argument"} | IMAGE_CODES
+
+
+def test_http_huge_choices_are_refused_without_stalling_the_server(
+    http_url: str, reasoner: M2Reasoner
+) -> None:
+    arguments = {"question": "q", "choices": ["c" * 200_000] * 26}
+    body = tool_call_body(
+        {"name": "visual_math_reason", "arguments": arguments, "_meta": MODERN_META}
+    )
+
+    response = httpx.post(http_url, content=body, headers=HEADERS, timeout=WAIT_S)
+
+    assert response.status_code == 200
+    error = json.loads(response.json()["result"]["content"][0]["text"])["error"]
+    assert error["code"] == "invalid_argument"
+    assert reasoner.status().queue_depth == 0
+    health = httpx.get(http_url.removesuffix("/mcp") + "/healthz", timeout=WAIT_S)
+    assert health.status_code == 200
 
 
 def test_http_server_still_answers_after_the_fuzzing(http_url: str, reasoner: M2Reasoner) -> None:

@@ -21,9 +21,17 @@ Public API (each module lists its names in ``__all__``):
 - :mod:`.quantization`: bitsandbytes 8-/4-bit decoder weights (CUDA only).
 - :mod:`.processor`: ``M2Processor`` (official prompt text, smart resize, patches,
   ``<imagePatch>`` expansion, 3-D positions) → ``PreparedPrompt``.
-- :mod:`.generation`: ``generate_batch(model, prompts, options, stop_ids=, pad_id=)``
-  with per-row ``DecodeOptions`` → ``RowOutput``; ``sample_token``.
-- :mod:`.engine`: ``M2NativeEngine(settings)``, the :class:`~m2_tools.engines.base.Engine`.
+- :mod:`.generation`: the running batch (``RunningBatch``, ``DecodeRow``) and
+  ``generate_batch(model, prompts, options, stop_ids=, pad_id=)`` with per-row
+  ``DecodeOptions`` → ``RowOutput``; :mod:`.sampling`: ``sample_token``.
+- :mod:`.prefill`: newcomers' prefill, batched (``prefill_together``) or in chunks
+  (``ChunkedPrefill``); :mod:`.kv_cache`: ``BatchCache``, rows joining, leaving and
+  sharing prefixes in a ``DynamicCache``.
+- :mod:`.batcher`: ``IterationBatcher``, one engine step of iteration-level batching;
+  :mod:`.rows`: ``prompt_groups``, submitted rows prepared (in the caller's thread).
+- :mod:`.compiled`: ``CompiledDecoder``, the ``M2_COMPILE`` fast path for a lone row.
+- :mod:`.engine`: ``M2NativeEngine(settings)``, the engine (batch path and stepped
+  per-row path of :mod:`m2_tools.engines.base`).
 
 Importing this package does not import torch; ``M2NativeEngine`` is resolved lazily.
 """

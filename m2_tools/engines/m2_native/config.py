@@ -54,7 +54,12 @@ class VisionConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    """Sizes of the Qwen2.5 decoder."""
+    """Sizes of the Qwen2.5 decoder.
+
+    ``mrope_section`` splits the rotary frequencies over the (temporal, row, column)
+    axes in ``m_rope`` mode; in ``1d`` mode it is None: the three axes carry the same
+    positions, so there is nothing to split.
+    """
 
     vocab_size: int
     hidden_size: int
@@ -63,7 +68,7 @@ class TextConfig:
     num_attention_heads: int
     num_key_value_heads: int
     max_position_embeddings: int
-    mrope_section: tuple[int, ...]
+    mrope_section: tuple[int, ...] | None
     rope_theta: float = 1_000_000.0
     rms_norm_eps: float = 1e-6
     hidden_act: str = "silu"
@@ -145,8 +150,9 @@ def parse_config(raw: Any, source: str = "config.json") -> M2Config:
         )
     llm = _section(raw, "llm_config", source)
     vis = _section(raw, "vision_config", source)
+    rope_mode = _rope_mode(llm.get("use_llm_3drope"), source)
     try:
-        text = _parse_text(llm)
+        text = _parse_text(llm, rope_mode, source)
         vision = _parse_vision(vis)
         tokens = SpecialTokenIds(
             image_patch=int(llm["image_patch_token"]),
@@ -162,7 +168,7 @@ def parse_config(raw: Any, source: str = "config.json") -> M2Config:
     if projector_depth < 1:
         raise ModelUnavailable(f"{source}: mlp_depths must be at least 1, not {projector_depth}")
     head_half = text.head_dim // 2
-    if sum(text.mrope_section) != head_half:
+    if text.mrope_section is not None and sum(text.mrope_section) != head_half:
         raise ModelUnavailable(
             f"{source}: rope_scaling.mrope_section {list(text.mrope_section)} must sum to "
             f"head_dim/2 = {head_half}"
@@ -172,7 +178,7 @@ def parse_config(raw: Any, source: str = "config.json") -> M2Config:
         vision=vision,
         text=text,
         tokens=tokens,
-        rope_mode=_rope_mode(llm.get("use_llm_3drope"), source),
+        rope_mode=rope_mode,
         projector_depth=projector_depth,
         torch_dtype=str(dtype) if dtype else None,
     )
@@ -202,14 +208,29 @@ def _rope_mode(value: Any, source: str) -> RopeMode:
     )
 
 
-def _parse_text(llm: dict[str, Any]) -> TextConfig:
+def _mrope_section(llm: dict[str, Any], mode: RopeMode, source: str) -> tuple[int, ...] | None:
+    """The section of ``rope_scaling``: required for ``m_rope``, unused in ``1d`` mode.
+
+    There is no default: the published (16, 24, 24) fits only the 7B's head size.
+    """
+    if mode == "1d":
+        return None
+    rope_scaling = llm.get("rope_scaling")
+    section = rope_scaling.get("mrope_section") if isinstance(rope_scaling, dict) else None
+    if section is None:
+        raise ModelUnavailable(
+            f"{source}: llm_config.use_llm_3drope is 'm_rope' but rope_scaling.mrope_section "
+            "is missing; 3-D positions need it (its parts sum to head_dim/2)"
+        )
+    return tuple(int(part) for part in section)
+
+
+def _parse_text(llm: dict[str, Any], mode: RopeMode, source: str) -> TextConfig:
     hidden = int(llm["hidden_size"])
     heads = int(llm["num_attention_heads"])
     if heads <= 0 or hidden % heads:
         raise ValueError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}")
-    rope_scaling = llm.get("rope_scaling") or {}
-    default_section = (16, 24, 24)
-    section = tuple(int(s) for s in rope_scaling.get("mrope_section", default_section))
+    section = _mrope_section(llm, mode, source)
     use_sliding = bool(llm.get("use_sliding_window", False))
     return TextConfig(
         vocab_size=int(llm["vocab_size"]),

@@ -16,10 +16,13 @@ from m2_tools.engines.base import (
     GenerationRequest,
     GenerationResult,
     LoadProgress,
+    RowHandle,
+    RowMode,
 )
+from m2_tools.engines.m2_native.batcher import IterationBatcher
 from m2_tools.engines.m2_native.checkpoint import resolve_checkpoint
+from m2_tools.engines.m2_native.compiled import CompiledDecoder
 from m2_tools.engines.m2_native.config import M2Config, load_config
-from m2_tools.engines.m2_native.generation import DecodeOptions, RowOutput, generate_batch
 from m2_tools.engines.m2_native.loading import (
     load_model,
     resolve_attention,
@@ -28,7 +31,8 @@ from m2_tools.engines.m2_native.loading import (
 )
 from m2_tools.engines.m2_native.modeling import M2Model
 from m2_tools.engines.m2_native.processor import M2Processor, PreparedPrompt
-from m2_tools.errors import InternalError, InvalidArgument, M2Error, ModelUnavailable
+from m2_tools.engines.m2_native.rows import prompt_groups
+from m2_tools.errors import InvalidArgument, ModelUnavailable
 
 if TYPE_CHECKING:
     from m2_tools.settings import Settings
@@ -39,7 +43,10 @@ logger = logging.getLogger(__name__)
 
 
 class M2NativeEngine:
-    """The native M2-Reasoning engine: load once, then answer batches of prompts.
+    """The native M2-Reasoning engine: load once, then decode rows in one running batch.
+
+    Both engine paths: :meth:`submit` + :meth:`step` (iteration-level: rows join and
+    leave the batch at every step) and :meth:`generate` (a batch, over the same loop).
 
     Args:
         settings: Model reference, device, dtype, batch size, pixel budgets,
@@ -52,6 +59,8 @@ class M2NativeEngine:
         self._model: M2Model | None = None
         self._processor: M2Processor | None = None
         self._config: M2Config | None = None
+        self._batcher: IterationBatcher | None = None
+        self._fast: CompiledDecoder | None = None
 
     @property
     def info(self) -> EngineInfo:
@@ -118,6 +127,8 @@ class M2NativeEngine:
         except torch.OutOfMemoryError:
             raise ModelUnavailable(f"out of memory while loading {s.model} on {device}") from None
         self._model, self._processor, self._config = model, processor, config
+        self._fast = CompiledDecoder(model) if s.compile else None
+        self._batcher = self._new_batcher(self._fast)
         dtype_name = str(dtype).removeprefix("torch.")
         quant = "" if s.quantization == "none" else f"/{s.quantization}"
         self._info = EngineInfo(
@@ -131,45 +142,71 @@ class M2NativeEngine:
             s.model, resolved.path, device, dtype_name, attention, time.perf_counter() - started,
         )  # fmt: skip
 
+    @property
+    def row_mode(self) -> RowMode:
+        """``stepped``: rows join and leave the running batch in :meth:`step`."""
+        return "stepped"
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> list[RowHandle]:
+        """Prepare one call's rows in this thread and queue them for the running batch.
+
+        Rows with the same prompt (the samples of one call) are prepared once and
+        prefilled once. A row that cannot be prepared is finished at once with its error.
+        """
+        return self._submit_to(self._batcher, requests)
+
+    def step(self) -> bool:
+        """One decode step of the running batch, with newcomers joining (worker thread only)."""
+        if self._batcher is None:
+            return False
+        return self._batcher.step()
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Answer each request; a bad row carries its own error and the others still run."""
-        results = [GenerationResult() for _ in requests]
-        if self._model is None or self._processor is None:
-            for result in results:
-                result.error = ModelUnavailable("the model is not loaded")
-            return results
-        prepared: dict[int, PreparedPrompt] = {}
-        for i, request in enumerate(requests):
-            started = time.perf_counter()
-            try:
-                prepared[i] = self._prepare(request)
-            except M2Error as exc:
-                results[i].error = exc
-            except Exception:
-                logger.exception("preparing request %d failed", i)
-                results[i].error = InternalError("preparing the prompt failed")
-            results[i].preprocess_ms = (time.perf_counter() - started) * 1000
-        rows = list(prepared)
-        for start in range(0, len(rows), self.max_batch_size):
-            chunk = rows[start : start + self.max_batch_size]
-            self._run_chunk(chunk, requests, prepared, results)
-        return results
+        """Answer each request; a bad row carries its own error and the others still run.
+
+        The rows run in a batch of their own, driven from the calling thread, apart from
+        the rows of :meth:`submit` (and without the ``M2_COMPILE`` fast path, which
+        serves the per-row path).
+        """
+        batcher = self._new_batcher(None) if self._model is not None else None
+        handles = self._submit_to(batcher, requests)
+        while batcher is not None and batcher.step():
+            pass
+        return [handle.result(0) for handle in handles]
+
+    def _new_batcher(self, fast: CompiledDecoder | None) -> IterationBatcher:
+        assert self._model is not None and self._processor is not None
+        return IterationBatcher(
+            self._model,
+            stop_ids=self._processor.stop_ids,
+            pad_id=self._processor.pad_id,
+            max_rows=self._settings.max_batch_size,
+            prefill_tokens=self._settings.prefill_chunk_tokens,
+            fast=fast,
+        )
+
+    def _submit_to(
+        self, batcher: IterationBatcher | None, requests: Sequence[GenerationRequest]
+    ) -> list[RowHandle]:
+        handles = [RowHandle(request) for request in requests]
+        if batcher is None or self._processor is None or self._config is None:
+            for handle in handles:
+                handle.finish(GenerationResult(error=ModelUnavailable("the model is not loaded")))
+            return handles
+        context = self._config.text.max_position_embeddings
+        batcher.add(prompt_groups(handles, self._prepare, self._processor, context))
+        return handles
 
     def close(self) -> None:
         """Drop the model and return its memory."""
         self._model = None
         self._processor = None
+        self._batcher = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def _prepare(self, request: GenerationRequest) -> PreparedPrompt:
-        if request.max_new_tokens < 1:
-            raise InvalidArgument("max_new_tokens must be at least 1")
-        if request.do_sample and request.temperature <= 0:
-            raise InvalidArgument("temperature must be positive when sampling")
-        if not 0 < request.top_p <= 1:
-            raise InvalidArgument("top_p must be in (0, 1]")
         prompt = self.processor.prepare(
             request.system_prompt, request.user_text, request.images, request.max_pixels
         )
@@ -177,65 +214,20 @@ class M2NativeEngine:
         context = self._config.text.max_position_embeddings
         if len(prompt.input_ids) >= context:
             raise InvalidArgument(
-                f"the prompt takes {len(prompt.input_ids)} tokens, beyond the model's context "
-                f"of {context}; use fewer or smaller images or a shorter question"
+                _beyond_context(len(prompt.input_ids), prompt.image_tokens, context)
             )
         return prompt
 
-    def _run_chunk(
-        self,
-        rows: list[int],
-        requests: Sequence[GenerationRequest],
-        prepared: dict[int, PreparedPrompt],
-        results: list[GenerationResult],
-    ) -> None:
-        if not rows:
-            return
-        assert self._model is not None and self._processor is not None and self._config is not None
-        context = self._config.text.max_position_embeddings
-        options = [_decode_options(requests[i], context - len(prepared[i].input_ids)) for i in rows]
-        started = time.perf_counter()
-        try:
-            outputs = generate_batch(
-                self._model,
-                [prepared[i] for i in rows],
-                options,
-                stop_ids=self._processor.stop_ids,
-                pad_id=self._processor.pad_id,
-            )
-        except Exception as exc:
-            logger.exception("generation failed for a batch of %d rows", len(rows))
-            reason = "out of memory" if isinstance(exc, torch.OutOfMemoryError) else "failed"
-            for i in rows:
-                results[i].error = InternalError(f"generation {reason}; see the server log")
-            return
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        for i, output in zip(rows, outputs, strict=True):
-            self._fill(results[i], prepared[i], output, elapsed_ms)
 
-    def _fill(
-        self, result: GenerationResult, prompt: PreparedPrompt, output: RowOutput, ms: float
-    ) -> None:
-        assert self._processor is not None
-        ids = output.token_ids
-        if output.finish_reason == "stop" and ids:
-            ids = ids[:-1]
-        result.text = self._processor.decode(ids)
-        result.finish_reason = output.finish_reason
-        result.prompt_tokens = len(prompt.input_ids)
-        result.completion_tokens = len(output.token_ids)
-        result.image_tokens = prompt.image_tokens
-        result.image_sizes = prompt.image_sizes
-        result.generate_ms = ms
-
-
-def _decode_options(request: GenerationRequest, room: int) -> DecodeOptions:
-    return DecodeOptions(
-        max_new_tokens=min(request.max_new_tokens, room),
-        do_sample=request.do_sample,
-        temperature=request.temperature,
-        top_p=request.top_p,
-        seed=request.seed,
-        on_token=request.on_token,
-        cancel=request.cancel,
+def _beyond_context(tokens: int, image_tokens: int, context: int) -> str:
+    """The context-length error, naming the field whose share of the prompt is larger."""
+    text_tokens = tokens - image_tokens
+    change = (
+        "pass fewer or smaller `images`"
+        if image_tokens > text_tokens
+        else "shorten the `question` or the `choices`"
+    )
+    return (
+        f"the prompt takes {tokens} tokens ({image_tokens} for images, {text_tokens} for the "
+        f"text), beyond the model's context of {context}; {change}"
     )

@@ -82,8 +82,15 @@ def vision_config_for(
 
 
 def text_config_for(config: M2Config, attn_implementation: str = "sdpa") -> Qwen2_5_VLTextConfig:
-    """The transformers decoder config for an M2 checkpoint's sizes."""
+    """The transformers decoder config for an M2 checkpoint's sizes.
+
+    In ``1d`` mode the checkpoint has no section; the three position axes are equal
+    there, so one section spanning every frequency gives plain 1-D rotary positions.
+    (transformers would otherwise assume the 7B's (16, 24, 24), which fails any other
+    head size.)
+    """
     t = config.text
+    section = list(t.mrope_section) if t.mrope_section is not None else [t.head_dim // 2]
     built = Qwen2_5_VLTextConfig(
         vocab_size=t.vocab_size,
         hidden_size=t.hidden_size,
@@ -100,7 +107,7 @@ def text_config_for(config: M2Config, attn_implementation: str = "sdpa") -> Qwen
         rope_parameters={
             "rope_type": "default",
             "rope_theta": t.rope_theta,
-            "mrope_section": list(t.mrope_section),
+            "mrope_section": section,
         },
         pad_token_id=None,
         bos_token_id=None,

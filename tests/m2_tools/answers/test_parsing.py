@@ -1,4 +1,4 @@
-"""parse_response: PARSING.md's examples, normalisation, spans, boxes, status and flags."""
+"""parse_response: docs/parsing.md's examples, normalisation, spans, boxes, status and flags."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def wrapped(answer: str) -> str:
     return f"{THINK}<answer>\n{answer}\n</answer><|im_end|>"
 
 
-# (raw output, options, answer, choice, value, status): PARSING.md's table, row by row.
+# (raw output, options, answer, choice, value, status): docs/parsing.md's table, row by row.
 SPEC_TABLE = [
     (
         "<think>…</think>\n<answer>\n\\boxed{C. 22.6}\n</answer><|im_end|>",

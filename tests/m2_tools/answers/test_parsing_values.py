@@ -1,4 +1,4 @@
-"""parse_response's ``value``: one number read from the answer, or null (PARSING.md step 7)."""
+"""parse_response's ``value``: one number from the answer, or null (docs/parsing.md, step 7)."""
 
 from __future__ import annotations
 

@@ -574,7 +574,7 @@ _SECRET_TEXT = base64.b64encode(b"SECRET-PAYLOAD-" * 20).decode()
     [
         (_SECRET_PNG, ImageUnsupported),
         ("data:image/png;base64," + _SECRET_PNG, ImageUnsupported),
-        (_SECRET_TEXT, ImageNotFound),  # no image signature, so it was taken for a path
+        (_SECRET_TEXT, ImageUnsupported),  # base64, but of no image
     ],
     ids=["bare-base64", "data-uri", "non-image-base64"],
 )
