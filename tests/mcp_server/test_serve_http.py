@@ -70,7 +70,7 @@ def test_healthz_gives_details_only_for_the_right_token(
     assert set(wrong.json()) == {"state"}
     assert right.status_code == 200
     status = right.json()
-    assert status["state"] in {"loading", "ready"}
+    assert status["state"] in {"idle", "loading", "ready"}  # the load may not have begun yet
     assert status["model"] == "checkpoint"  # the directory's name, never its path
     assert str(REPO) not in right.text
 

@@ -294,7 +294,9 @@ async def test_each_row_keeps_its_own_token_limit_in_a_shared_batch(
     results = await asyncio.gather(*tasks)
     await blocker
 
-    assert [row.max_new_tokens for row in engine.calls[1]] == limits
+    # Rows join the running batch as they arrive, so they may join over more than one step.
+    joined = sorted(row.max_new_tokens for step in engine.calls[1:] for row in step)
+    assert joined == limits
     assert [r.usage.completion_tokens for r in results] == [16, 40, 64, 104]
     assert [r.finish_reason for r in results] == ["length", "length", "length", "stop"]
 
