@@ -1,4 +1,4 @@
-"""Shared by the serving-path benchmarks: percentiles and the machine description."""
+"""Shared by the serving-path benchmarks: options, the model, percentiles and the machine."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime
 import os
 import platform
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,4 +48,25 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="torch intra-op threads (default 1: steadier figures on a shared machine)",
+    )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--hidden-size``, ``--intermediate-size``, ``--layers`` and ``--threads``."""
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--intermediate-size", type=int, default=1408)
+    parser.add_argument("--layers", type=int, default=4)
+    add_threads_option(parser)
+
+
+def small_checkpoint(directory: Path, args: argparse.Namespace) -> Path:
+    """A random-weight ``small``-preset checkpoint at the sizes of :func:`add_model_options`."""
+    from m2_tools.engines.m2_native.tiny import make_tiny_model
+
+    return make_tiny_model(
+        directory / "model",
+        preset="small",
+        hidden_size=args.hidden_size,
+        intermediate_size=args.intermediate_size,
+        num_hidden_layers=args.layers,
     )

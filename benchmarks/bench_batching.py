@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import add_threads_option, machine, now_utc
+from _common import add_model_options, machine, now_utc, small_checkpoint
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.base import GenerationRequest
 from m2_tools.engines.m2_native import M2NativeEngine
 from m2_tools.engines.m2_native.generation import DecodeOptions, generate_batch
-from m2_tools.engines.m2_native.tiny import make_tiny_model
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
 
 TOOL = "visual_math_reason"
@@ -92,26 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--intermediate-size", type=int, default=1408)
-    parser.add_argument("--layers", type=int, default=4)
     parser.add_argument(
         "--batch-wait-ms", type=float, default=Settings.model_fields["batch_wait_ms"].default
     )
     parser.add_argument("--scheduler", choices=("iteration", "static"), default="iteration")
-    add_threads_option(parser)
+    add_model_options(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
-        checkpoint = make_tiny_model(
-            Path(tmp) / "model",
-            preset="small",
-            hidden_size=args.hidden_size,
-            intermediate_size=args.intermediate_size,
-            num_hidden_layers=args.layers,
-        )
+        checkpoint = small_checkpoint(Path(tmp), args)
         settings = Settings(
             model=str(checkpoint),
             device="cpu",

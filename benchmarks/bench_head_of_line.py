@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import add_threads_option, machine, now_utc
+from _common import add_model_options, machine, now_utc, small_checkpoint
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.base import GenerationRequest, GenerationResult
 from m2_tools.engines.m2_native import M2NativeEngine
-from m2_tools.engines.m2_native.tiny import make_tiny_model
 from m2_tools.prompts import SYSTEM_PROMPT, build_user_text
 from m2_tools.serving.scheduler import Scheduler
 
@@ -99,7 +98,17 @@ async def reasoner_round(
             progress=on_progress,
         )
     )
-    await asyncio.wait_for(lead.wait(), 600)
+    leading = asyncio.create_task(lead.wait())
+    await asyncio.wait({leading, long_call}, timeout=600, return_when=asyncio.FIRST_COMPLETED)
+    if not lead.is_set():
+        leading.cancel()
+        ended = long_call.result() if long_call.done() else None
+        raise RuntimeError(
+            f"the long call ended ({ended.usage.completion_tokens} tokens) before its progress "
+            f"reached --lead-tokens {args.lead_tokens}: give it more --long-tokens"
+            if ended
+            else "the long call made no progress in 600 s"
+        )
     started = time.perf_counter()
     await reasoner.arun_tool(TOOL, short)
     behind = time.perf_counter() - started
@@ -157,22 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--short-tokens", type=int, default=16)
     parser.add_argument("--lead-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--intermediate-size", type=int, default=1408)
-    parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--policies", default="iteration,static")
-    add_threads_option(parser)
+    add_model_options(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-hol-") as tmp:
-        checkpoint = make_tiny_model(
-            Path(tmp) / "model",
-            preset="small",
-            hidden_size=args.hidden_size,
-            intermediate_size=args.intermediate_size,
-            num_hidden_layers=args.layers,
-        )
+        checkpoint = small_checkpoint(Path(tmp), args)
         figures = {p: measure_policy(checkpoint, p, args) for p in args.policies.split(",")}
     load_after = os.getloadavg()
 

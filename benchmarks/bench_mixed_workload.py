@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import add_threads_option, machine, now_utc, percentile
+from _common import add_model_options, machine, now_utc, percentile, small_checkpoint
 
 from m2_tools import M2Reasoner, Settings
-from m2_tools.engines.m2_native.tiny import make_tiny_model
 
 TOOL = "visual_math_reason"
 
@@ -110,22 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1.0, help="arrivals per second")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-batch-size", type=int, default=8)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--intermediate-size", type=int, default=1408)
-    parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--policies", default="static,iteration")
-    add_threads_option(parser)
+    add_model_options(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-mixed-") as tmp:
-        checkpoint = make_tiny_model(
-            Path(tmp) / "model",
-            preset="small",
-            hidden_size=args.hidden_size,
-            intermediate_size=args.intermediate_size,
-            num_hidden_layers=args.layers,
-        )
+        checkpoint = small_checkpoint(Path(tmp), args)
         figures = {p: measure(checkpoint, p, args) for p in args.policies.split(",")}
     load_after = os.getloadavg()
 

@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import add_threads_option, machine, now_utc
+from _common import add_model_options, machine, now_utc, small_checkpoint
 from PIL import Image
 
 from m2_tools import M2Reasoner, Settings
 from m2_tools.engines.m2_native import M2NativeEngine
-from m2_tools.engines.m2_native.tiny import make_tiny_model
 
 TOOL = "visual_math_reason"
 MODES = ("samples=1", "samples=8", "8 separate calls")
@@ -122,21 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--image-side", type=int, default=448)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--intermediate-size", type=int, default=1408)
-    parser.add_argument("--layers", type=int, default=4)
-    add_threads_option(parser)
+    add_model_options(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-samples-") as tmp:
-        checkpoint = make_tiny_model(
-            Path(tmp) / "model",
-            preset="small",
-            hidden_size=args.hidden_size,
-            intermediate_size=args.intermediate_size,
-            num_hidden_layers=args.layers,
-        )
+        checkpoint = small_checkpoint(Path(tmp), args)
         settings = Settings(
             model=str(checkpoint), device="cpu", dtype="float32", cache_size=0, allowed_dirs=()
         )

@@ -363,7 +363,7 @@ async def test_cancelling_an_async_call_stops_its_generation(make_reasoner, wait
     assert await asyncio.to_thread(wait_until, lambda: reasoner.status().queue_depth == 0)
 
 
-async def test_concurrent_calls_share_one_batch(make_reasoner) -> None:
+async def test_concurrent_calls_share_one_batch(make_reasoner, wait_until) -> None:
     gate = threading.Event()
     engine = ScriptedEngine(generate_gate=gate)
     reasoner = make_reasoner(engine, batch_wait_ms=200)
@@ -371,6 +371,8 @@ async def test_concurrent_calls_share_one_batch(make_reasoner) -> None:
     assert await asyncio.to_thread(engine.generate_started.wait, 10)
     rest = [asyncio.create_task(reasoner.avisual_math_reason(question=f"q{i}")) for i in range(3)]
     assert await asyncio.to_thread(_depth_reaches, reasoner, 4)
+    # Prepared and waiting at the engine, so they all join at the next step.
+    assert await asyncio.to_thread(wait_until, lambda: engine.waiting == 3)
 
     gate.set()
     results = await asyncio.gather(first, *rest)

@@ -155,6 +155,7 @@ async def test_a_failing_row_and_a_cancelled_row_leave_their_batch_mates_alone(
     await queued(reasoner, 2)
     bad, doomed, last = call("[bad]"), call("[cancel me]"), call("[q 2]")
     await queued(reasoner, 5)
+    await eventually(lambda: engine.waiting == 4)  # prepared: they join at the next step
     gate.set()
     await eventually(lambda: len(engine.calls) == 2)
     doomed.cancel()
@@ -290,13 +291,12 @@ async def test_each_row_keeps_its_own_token_limit_in_a_shared_batch(
         for n in limits
     ]
     await queued(reasoner, 5)
+    await eventually(lambda: engine.waiting == 4)  # prepared: they join at the next step
     gate.set()
     results = await asyncio.gather(*tasks)
     await blocker
 
-    # Rows join the running batch as they arrive, so they may join over more than one step.
-    joined = sorted(row.max_new_tokens for step in engine.calls[1:] for row in step)
-    assert joined == limits
+    assert sorted(row.max_new_tokens for row in engine.calls[1]) == limits
     assert [r.usage.completion_tokens for r in results] == [16, 40, 64, 104]
     assert [r.finish_reason for r in results] == ["length", "length", "length", "stop"]
 
